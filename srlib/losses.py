@@ -1,0 +1,241 @@
+"""Losses: pixel, VGG19 perceptual, and the GAN losses of SRGAN and ESRGAN.
+
+Every image loss takes (sr, hr) float tensors in [0, 1], shape (B, 3, H, W). GAN losses take the
+discriminator's logits (B, 1); the sigmoid lives here, never in the discriminator.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# ---------------------------------------------------------------------------------------------- pixel
+
+
+def l1_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    return F.l1_loss(sr, hr)
+
+
+def mse_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(sr, hr)
+
+
+def charbonnier_loss(sr: torch.Tensor, hr: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """A smooth L1: sqrt((sr - hr)^2 + eps^2), differentiable at zero (Lai et al., LapSRN)."""
+    return torch.sqrt((sr - hr) ** 2 + eps**2).mean()
+
+
+PIXEL_LOSSES = {"l1": l1_loss, "mse": mse_loss, "charbonnier": charbonnier_loss}
+
+# ----------------------------------------------------------------------------------------- perceptual
+
+VGG19_BLOCKS = (2, 2, 4, 4, 4)  # convolutions per stage in VGG19
+
+
+def vgg19_layer_names() -> list[str]:
+    """Names of ``torchvision.models.vgg19().features`` in order: conv1_1, relu1_1, ..., pool5."""
+    names = []
+    for stage, convs in enumerate(VGG19_BLOCKS, start=1):
+        for i in range(1, convs + 1):
+            names += [f"conv{stage}_{i}", f"relu{stage}_{i}"]
+        names.append(f"pool{stage}")
+    return names
+
+
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"  # torchvision IMAGENET1K_V1
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def vgg19_weights_path() -> Path:
+    """Where the ImageNet VGG19 file is looked for: ``$SRLIB_VGG19_WEIGHTS``, else the torch hub cache."""
+    if os.environ.get("SRLIB_VGG19_WEIGHTS"):
+        return Path(os.environ["SRLIB_VGG19_WEIGHTS"])
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(VGG19_URL).name
+
+
+def load_vgg19_state_dict(path: str | os.PathLike | None = None, download: bool = True) -> dict:
+    """torchvision's ImageNet VGG19 weights from ``path``, the hub cache, or (online) the official URL."""
+    target = Path(path) if path else vgg19_weights_path()
+    if not target.is_file() and download and path is None:
+        try:
+            torch.hub.load_state_dict_from_url(VGG19_URL, progress=True, check_hash=True)
+        except OSError as error:  # offline: URLError and socket errors are OSErrors
+            raise FileNotFoundError(
+                f"ImageNet VGG19 weights are not available offline ({error.__class__.__name__}). "
+                f"Download {VGG19_URL} on a connected machine and put it at {target} "
+                "(or point SRLIB_VGG19_WEIGHTS at it)."
+            ) from error
+    if not target.is_file():
+        raise FileNotFoundError(f"VGG19 weights not found at {target}; download {VGG19_URL} to that path")
+    return torch.load(target, map_location="cpu", weights_only=True)
+
+
+def vgg19_weights_available() -> bool:
+    return vgg19_weights_path().is_file()
+
+
+class VGGFeatureExtractor(nn.Module):
+    """VGG19 features at named layers; ``conv5_4`` is before its ReLU, ``relu5_4`` after it.
+
+    ``weights``: "imagenet" (default; see ``load_vgg19_state_dict``), a file path, or "random" for
+    structure tests only (warns: random features make the perceptual loss meaningless).
+    Input: RGB in [0, 1]; ImageNet normalisation happens inside.
+    """
+
+    def __init__(self, layers: list[str], weights: str = "imagenet", normalize_input: bool = True):
+        super().__init__()
+        from torchvision.models import vgg19
+
+        names = vgg19_layer_names()
+        unknown = [name for name in layers if name not in names]
+        if unknown:
+            raise ValueError(f"unknown VGG19 layers {unknown}; valid names look like conv5_4, relu2_2, pool3")
+        self.layers = list(layers)
+        self.weights = weights
+        net = vgg19(weights=None)
+        if weights == "random":
+            warnings.warn("VGGFeatureExtractor with random weights: for structure tests only", stacklevel=2)
+        else:
+            net.load_state_dict(load_vgg19_state_dict(None if weights == "imagenet" else weights))
+        last = max(names.index(name) for name in layers)
+        # Out-of-place ReLUs: an in-place one would overwrite the pre-activation conv outputs we return.
+        modules = [nn.ReLU() if isinstance(m, nn.ReLU) else m for m in net.features[: last + 1]]
+        self.features = nn.ModuleDict({names[i]: module for i, module in enumerate(modules)})
+        self.normalize_input = normalize_input
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True):  # a frozen feature extractor stays in eval mode
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.normalize_input:
+            x = (x - self.mean) / self.std
+        out = {}
+        for name, module in self.features.items():
+            x = module(x)
+            if name in self.layers:
+                out[name] = x
+        return out
+
+
+class PerceptualLoss(nn.Module):
+    """Distance between VGG19 features of SR and HR: sum over layers of weight * criterion."""
+
+    def __init__(self, layer_weights: dict[str, float], criterion: str = "l1", weights: str = "imagenet"):
+        super().__init__()
+        if criterion not in ("l1", "mse"):
+            raise ValueError(f"criterion must be 'l1' or 'mse', not {criterion!r}")
+        self.layer_weights = dict(layer_weights)
+        self.criterion = F.l1_loss if criterion == "l1" else F.mse_loss
+        self.vgg = VGGFeatureExtractor(list(layer_weights), weights=weights)
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        sr_features = self.vgg(sr)
+        with torch.no_grad():
+            hr_features = self.vgg(hr)
+        return sum(w * self.criterion(sr_features[k], hr_features[k]) for k, w in self.layer_weights.items())
+
+
+def esrgan_perceptual(weights: str = "imagenet") -> PerceptualLoss:
+    """ESRGAN: conv5_4 *before* its ReLU (denser features, fewer zeros), L1."""
+    return PerceptualLoss({"conv5_4": 1.0}, criterion="l1", weights=weights)
+
+
+def srgan_vgg54(weights: str = "imagenet") -> PerceptualLoss:
+    """SRGAN's VGG54: relu5_4, after the activation, MSE."""
+    return PerceptualLoss({"relu5_4": 1.0}, criterion="mse", weights=weights)
+
+
+# ------------------------------------------------------------------------------------------------ GAN
+
+
+def _bce(logits: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+    target = torch.ones_like(logits) if target_is_real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def gan_loss_d(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Standard discriminator loss: -E[log D(x_r)] - E[log(1 - D(x_f))]."""
+    return _bce(real_logits, True) + _bce(fake_logits, False)
+
+
+def gan_loss_g(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss used by SRGAN: -E[log D(G(z))]."""
+    return _bce(fake_logits, True)
+
+
+def ragan_loss_d(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Relativistic average discriminator loss (ESRGAN eq. 1).
+
+    D_Ra(a, b) = sigmoid(C(a) - E[C(b)]):  "is a more realistic than b on average?"
+    L_D^Ra = -E[log D_Ra(x_r, x_f)] - E[log(1 - D_Ra(x_f, x_r))]
+    (BasicSR halves each term; here it is written as in the paper.)
+    """
+    real_vs_fake = real_logits - fake_logits.mean()
+    fake_vs_real = fake_logits - real_logits.mean()
+    return _bce(real_vs_fake, True) + _bce(fake_vs_real, False)
+
+
+def ragan_loss_g(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The generator's side, symmetric (ESRGAN eq. 2): the gradient flows through both terms.
+
+    L_G^Ra = -E[log(1 - D_Ra(x_r, x_f))] - E[log D_Ra(x_f, x_r)]
+    """
+    real_vs_fake = real_logits - fake_logits.mean()
+    fake_vs_real = fake_logits - real_logits.mean()
+    return _bce(real_vs_fake, False) + _bce(fake_vs_real, True)
+
+
+# ------------------------------------------------------------------------------ generator objectives
+
+
+@dataclass(frozen=True)
+class ESRGANWeights:
+    """L_G = perceptual * L_percep + adversarial * L_G^Ra + pixel * L1 (ESRGAN section 3.3)."""
+
+    perceptual: float = 1.0
+    adversarial: float = 5e-3
+    pixel: float = 1e-2
+
+
+@dataclass(frozen=True)
+class SRGANWeights:
+    """L_G = content + 1e-3 * adversarial (SRGAN eq. 3)."""
+
+    content: float = 1.0
+    adversarial: float = 1e-3
+
+
+def esrgan_generator_loss(
+    sr, hr, real_logits, fake_logits, perceptual: nn.Module, weights: ESRGANWeights = ESRGANWeights()
+) -> dict[str, torch.Tensor]:
+    """Each term of ESRGAN's generator objective, and their weighted sum under ``"total"``."""
+    terms = {
+        "perceptual": perceptual(sr, hr),
+        "adversarial": ragan_loss_g(real_logits, fake_logits),
+        "pixel": l1_loss(sr, hr),
+    }
+    terms["total"] = sum(getattr(weights, name) * value for name, value in terms.items())
+    return terms
+
+
+def srgan_generator_loss(
+    sr, hr, fake_logits, content: nn.Module | None = None, weights: SRGANWeights = SRGANWeights()
+) -> dict[str, torch.Tensor]:
+    """SRGAN's perceptual loss: content (VGG54, or pixel MSE when ``content`` is None) + 1e-3 adversarial."""
+    terms = {
+        "content": content(sr, hr) if content is not None else mse_loss(sr, hr),
+        "adversarial": gan_loss_g(fake_logits),
+    }
+    terms["total"] = weights.content * terms["content"] + weights.adversarial * terms["adversarial"]
+    return terms

@@ -1,0 +1,92 @@
+"""Discriminators that score HR patches with one logit each (the sigmoid lives in the loss).
+
+SRGANDiscriminator: Ledig et al. 2017, 96x96 input. VGGStyleDiscriminator: ESRGAN, 128x128 input.
+Input: float RGB in [0, 1], shape (B, 3, S, S) -> logits (B, 1).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _conv_block(in_ch: int, out_ch: int, kernel: int, stride: int, bn: bool = True) -> list[nn.Module]:
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2 if stride == 1 else 1, bias=not bn)
+    ]
+    if bn:
+        layers.append(nn.BatchNorm2d(out_ch))
+    layers.append(nn.LeakyReLU(0.2, inplace=True))
+    return layers
+
+
+class _PatchClassifier(nn.Module):
+    """Shared shape: conv features halve the patch ``num_halvings`` times, then a two-layer classifier."""
+
+    def __init__(
+        self,
+        features: nn.Sequential,
+        out_feat: int,
+        num_halvings: int,
+        input_size: int,
+        hidden: int,
+        adaptive_pool: bool,
+    ):
+        super().__init__()
+        self.input_size = input_size
+        self.adaptive_pool = adaptive_pool
+        side = input_size // 2**num_halvings
+        self.features = features
+        self.pool = nn.AdaptiveAvgPool2d(side) if adaptive_pool else nn.Identity()
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(out_feat * side * side, hidden),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(hidden, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.adaptive_pool and tuple(x.shape[-2:]) != (self.input_size, self.input_size):
+            raise ValueError(
+                f"{type(self).__name__} expects {self.input_size}x{self.input_size} patches, got "
+                f"{x.shape[-2]}x{x.shape[-1]}; crop to that size or build it with adaptive_pool=True"
+            )
+        return self.classifier(self.pool(self.features(x)))  # (B, 1) logits
+
+
+class SRGANDiscriminator(_PatchClassifier):
+    """Eight 3x3 convs (64 -> 512 features, stride 2 every other layer, BN from the second), dense 1024."""
+
+    def __init__(
+        self, num_in_ch: int = 3, num_feat: int = 64, input_size: int = 96, adaptive_pool: bool = False
+    ):
+        widths = [
+            num_feat,
+            num_feat,
+            2 * num_feat,
+            2 * num_feat,
+            4 * num_feat,
+            4 * num_feat,
+            8 * num_feat,
+            8 * num_feat,
+        ]
+        layers = _conv_block(num_in_ch, widths[0], 3, 1, bn=False)
+        for i in range(1, 8):
+            layers += _conv_block(widths[i - 1], widths[i], 3, stride=2 if i % 2 else 1)
+        super().__init__(nn.Sequential(*layers), widths[-1], 4, input_size, 1024, adaptive_pool)
+
+
+class VGGStyleDiscriminator(_PatchClassifier):
+    """ESRGAN's discriminator: five stages of (3x3 conv, 4x4 stride-2 conv), 64 -> 512 features, dense 100."""
+
+    def __init__(
+        self, num_in_ch: int = 3, num_feat: int = 64, input_size: int = 128, adaptive_pool: bool = False
+    ):
+        widths = [num_feat, 2 * num_feat, 4 * num_feat, 8 * num_feat, 8 * num_feat]
+        layers: list[nn.Module] = []
+        in_ch = num_in_ch
+        for stage, width in enumerate(widths):
+            layers += _conv_block(in_ch, width, 3, 1, bn=stage > 0)
+            layers += _conv_block(width, width, 4, 2)
+            in_ch = width
+        super().__init__(nn.Sequential(*layers), widths[-1], 5, input_size, 100, adaptive_pool)

@@ -1,0 +1,68 @@
+"""One place for seeds, devices, paths and figure saving, so notebooks stay short."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def setup(seed: int = 0, deterministic: bool = True, plots: bool = True) -> torch.device:
+    """Seed every RNG, set determinism flags and plot defaults; return the device to use."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    if plots:
+        import matplotlib as mpl
+
+        mpl.rcParams.update(
+            {
+                "figure.dpi": 100,
+                "savefig.dpi": 150,
+                "savefig.bbox": "tight",
+                "axes.grid": False,
+                "image.interpolation": "nearest",  # show pixels as they are, never smoothed
+                "font.size": 9,
+            }
+        )
+    return pick_device()
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """The device to run on: ``prefer`` if given, else CUDA when present, else CPU."""
+    if prefer:
+        return torch.device(prefer)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def data_root() -> Path:
+    """Where datasets live: ``$SRLIB_DATA_DIR`` if set, else ``data/`` in the project."""
+    return Path(os.environ.get("SRLIB_DATA_DIR", PROJECT_ROOT / "data"))
+
+
+def figures_dir() -> Path:
+    """Where figures are written: ``$SRLIB_FIGURES_DIR`` if set, else ``figures/`` in the project."""
+    return Path(os.environ.get("SRLIB_FIGURES_DIR", PROJECT_ROOT / "figures"))
+
+
+def cache_dir() -> Path:
+    """User cache for converted weights: ``$SRLIB_CACHE_DIR``, else ``~/.cache/srlib``."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "srlib"
+    return Path(os.environ.get("SRLIB_CACHE_DIR", default))
+
+
+def save_figure(fig, name: str, directory: str | os.PathLike | None = None) -> Path:
+    """Save ``fig`` as ``<directory>/<name>.png`` (name carries the notebook and settings)."""
+    out_dir = Path(directory) if directory is not None else figures_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / (name if name.endswith((".png", ".pdf", ".svg")) else f"{name}.png")
+    fig.savefig(path)
+    return path

@@ -1,0 +1,101 @@
+"""Known answers for every loss; the relativistic GAN losses against a float64 transcription of the paper."""
+
+import math
+
+import pytest
+import torch
+
+from srlib import losses
+
+
+def test_pixel_losses_known_answers():
+    sr, hr = torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.5)
+    assert losses.l1_loss(sr, hr).item() == pytest.approx(0.5)
+    assert losses.mse_loss(sr, hr).item() == pytest.approx(0.25)
+    assert losses.charbonnier_loss(sr, hr, eps=1e-3).item() == pytest.approx(math.sqrt(0.25 + 1e-6))
+    assert losses.charbonnier_loss(hr, hr, eps=1e-3).item() == pytest.approx(1e-3)
+
+
+def test_vgg19_layer_names_follow_torchvision_indices():
+    names = losses.vgg19_layer_names()
+    assert len(names) == 37
+    assert names[34] == "conv5_4" and names[35] == "relu5_4" and names[8] == "relu2_2"
+
+
+@pytest.fixture(scope="module")
+def random_vgg():
+    with pytest.warns(UserWarning, match="structure tests only"):
+        return losses.VGGFeatureExtractor(["conv1_2", "relu1_2", "conv2_1"], weights="random")
+
+
+def test_pre_activation_features_are_not_overwritten_by_relu(random_vgg):
+    features = random_vgg(torch.rand(1, 3, 16, 16))
+    assert (features["conv1_2"] < 0).any()  # would be all >= 0 if an in-place ReLU had run over it
+    assert torch.equal(features["relu1_2"], features["conv1_2"].clamp(min=0))
+    assert features["conv2_1"].shape == (1, 128, 8, 8)
+
+
+def test_feature_extractor_is_frozen_and_stays_in_eval(random_vgg):
+    random_vgg.train()
+    assert not random_vgg.training
+    assert not any(p.requires_grad for p in random_vgg.parameters())
+
+
+def test_perceptual_loss_zero_on_identical_and_gradient_flows():
+    with pytest.warns(UserWarning):
+        loss_fn = losses.PerceptualLoss({"conv2_1": 1.0}, weights="random")
+    hr = torch.rand(1, 3, 16, 16)
+    assert loss_fn(hr, hr).item() == 0.0
+    sr = torch.rand(1, 3, 16, 16, requires_grad=True)
+    loss_fn(sr, hr).backward()
+    assert sr.grad.abs().sum() > 0
+
+
+def test_unknown_vgg_layer_is_a_clear_error():
+    with pytest.raises(ValueError, match="conv5_4"):
+        losses.VGGFeatureExtractor(["conv6_1"], weights="random")
+
+
+def test_missing_imagenet_weights_say_where_to_put_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("SRLIB_VGG19_WEIGHTS", str(tmp_path / "vgg19.pth"))
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "vgg19.pth")):
+        losses.load_vgg19_state_dict()
+
+
+def test_ragan_losses_match_the_paper_formulas_in_float64():
+    real = torch.randn(8, 1, dtype=torch.float64)
+    fake = torch.randn(8, 1, dtype=torch.float64)
+
+    def d_ra(a, b):  # sigmoid(C(a) - E[C(b)])
+        return torch.sigmoid(a - b.mean())
+
+    expected_d = -torch.log(d_ra(real, fake)).mean() - torch.log(1 - d_ra(fake, real)).mean()
+    expected_g = -torch.log(1 - d_ra(real, fake)).mean() - torch.log(d_ra(fake, real)).mean()
+    assert losses.ragan_loss_d(real, fake).item() == pytest.approx(expected_d.item(), rel=1e-12)
+    assert losses.ragan_loss_g(real, fake).item() == pytest.approx(expected_g.item(), rel=1e-12)
+
+
+def test_standard_gan_losses_known_answers():
+    zero = torch.zeros(4, 1)
+    assert losses.gan_loss_d(zero, zero).item() == pytest.approx(2 * math.log(2))
+    assert losses.gan_loss_g(zero).item() == pytest.approx(math.log(2))
+    confident = torch.full((4, 1), 20.0)
+    assert losses.gan_loss_g(confident).item() < 1e-8
+    assert losses.gan_loss_d(confident, -confident).item() < 1e-8
+
+
+def test_esrgan_objective_is_the_weighted_sum_of_its_terms():
+    sr, hr = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    real, fake = torch.randn(2, 1), torch.randn(2, 1)
+    perceptual = lambda a, b: torch.tensor(3.0)  # stand-in with a known value
+    terms = losses.esrgan_generator_loss(sr, hr, real, fake, perceptual)
+    expected = 3.0 + 5e-3 * losses.ragan_loss_g(real, fake) + 1e-2 * losses.l1_loss(sr, hr)
+    assert terms["total"].item() == pytest.approx(expected.item())
+    assert losses.ESRGANWeights() == losses.ESRGANWeights(perceptual=1.0, adversarial=5e-3, pixel=1e-2)
+
+
+def test_srgan_objective_defaults_to_mse_content_plus_1e3_adversarial():
+    sr, hr, fake = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8), torch.randn(2, 1)
+    terms = losses.srgan_generator_loss(sr, hr, fake)
+    expected = losses.mse_loss(sr, hr) + 1e-3 * losses.gan_loss_g(fake)
+    assert terms["total"].item() == pytest.approx(expected.item())

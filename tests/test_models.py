@@ -1,0 +1,139 @@
+"""Shapes, parameter counts and presets of every model family."""
+
+import pytest
+import torch
+
+from srlib import models
+from srlib.models import build_model, count_flops, count_parameters
+
+# Published or reference parameter counts at x4 (REFERENCE.md sections 3 and 6).
+PUBLISHED_PARAMS_X4 = {
+    "edsr": 43_089_923,
+    "edsr_baseline": 1_517_571,
+    "rrdbnet": 16_697_987,
+    "msrresnet": 1_517_571,
+}
+
+# Small versions of each generator so the shape tests run in milliseconds.
+SMALL = {
+    "edsr_baseline": dict(num_feat=8, num_block=2),
+    "srresnet": dict(num_feat=8, num_block=2),
+    "msrresnet": dict(num_feat=8, num_block=2),
+    "rrdbnet": dict(num_feat=8, num_block=1, num_grow_ch=4),
+    "bicubic": {},
+}
+SUPPORTED_SCALES = {
+    "edsr_baseline": (2, 3, 4),
+    "srresnet": (2, 4),
+    "msrresnet": (2, 3, 4),
+    "rrdbnet": (1, 2, 4),
+    "bicubic": (2, 3, 4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMS_X4))
+def test_parameter_counts_match_published(name):
+    assert count_parameters(build_model(name, scale=4)) == PUBLISHED_PARAMS_X4[name]
+
+
+def test_edsr_paper_preset_uses_residual_scaling():
+    model = build_model("edsr")
+    assert model.body[0].res_scale == 0.1 and len(model.body) == 32
+
+
+@pytest.mark.parametrize("name", ["edsr_baseline", "srresnet", "msrresnet", "rrdbnet"])
+@pytest.mark.parametrize("scale", [1, 2, 3, 4])
+def test_output_shape_or_clear_error(name, scale):
+    if scale not in SUPPORTED_SCALES[name]:
+        with pytest.raises(ValueError, match=f"not {scale}"):
+            build_model(name, scale=scale, **SMALL[name])
+        return
+    model = build_model(name, scale=scale, **SMALL[name]).eval()
+    x = torch.rand(2, 3, 12, 16)
+    with torch.no_grad():
+        y = model(x)
+    assert y.shape == (2, 3, 12 * scale, 16 * scale)
+    assert torch.isfinite(y).all()
+
+
+def test_rrdbnet_x2_pixel_unshuffle_needs_even_input():
+    model = build_model("rrdbnet", scale=2, **SMALL["rrdbnet"])
+    assert model.conv_first.in_channels == 12  # 3 channels x 2 x 2 after pixel-unshuffle
+    with pytest.raises(ValueError, match="divisible by 2"):
+        model(torch.rand(1, 3, 7, 8))
+
+
+def test_rrdbnet_uses_basicsr_parameter_names():
+    names = set(build_model("rrdbnet", num_block=2).state_dict())
+    for key in [
+        "conv_first.weight",
+        "body.1.rdb3.conv5.bias",
+        "conv_body.weight",
+        "conv_up1.weight",
+        "conv_up2.weight",
+        "conv_hr.weight",
+        "conv_last.bias",
+    ]:
+        assert key in names
+
+
+def test_edsr_mean_shift_is_a_non_persistent_buffer():
+    model = build_model("edsr_baseline")
+    assert "mean" not in model.state_dict()
+    assert dict(model.named_buffers())["mean"].shape == (1, 3, 1, 1)
+
+
+def test_edsr_constant_image_round_trips_mean_shift():
+    # With every conv zeroed the network is identity-through-mean-shift plus upsampling of zeros:
+    # the output must be exactly the mean colour, which checks the [0,1] <-> [0,255] bookkeeping.
+    model = build_model("edsr_baseline", num_feat=8, num_block=1)
+    for p in model.parameters():
+        torch.nn.init.zeros_(p)
+    y = model(torch.rand(1, 3, 4, 4))
+    assert torch.allclose(y, model.mean.expand_as(y), atol=1e-6)
+
+
+@pytest.mark.parametrize("name,size", [("srgan_discriminator", 96), ("vgg_discriminator", 128)])
+def test_discriminators_give_one_logit_and_refuse_other_sizes(name, size):
+    model = build_model(name, num_feat=8)
+    assert model(torch.rand(2, 3, size, size)).shape == (2, 1)
+    with pytest.raises(ValueError, match=f"{size}x{size}"):
+        model(torch.rand(2, 3, size + 32, size + 32))
+    adaptive = build_model(name, num_feat=8, adaptive_pool=True)
+    assert adaptive(torch.rand(2, 3, size + 32, size + 32)).shape == (2, 1)
+
+
+def test_count_flops_of_a_single_conv_is_closed_form():
+    conv = torch.nn.Conv2d(3, 5, 3, padding=1)
+    assert count_flops(conv, (4, 6)) == 2 * (3 * 3 * 3) * 5 * 4 * 6
+
+
+def test_rrdbnet_flops_per_lr_pixel():
+    # 2 FLOPs per weight at LR resolution for the trunk; the x2/x4 convs run on 4x/16x the pixels.
+    model = build_model("rrdbnet")
+    per_pixel = models.flops_per_lr_pixel(model)
+    trunk = 2 * sum(
+        m.weight.numel()
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Conv2d) and n.startswith(("conv_first", "body", "conv_body"))
+    )
+    hr = 2 * 64 * 64 * 9
+    assert per_pixel == pytest.approx(trunk + 4 * hr + 16 * (hr + hr) + 16 * 2 * 64 * 3 * 9, rel=1e-9)
+
+
+def test_unknown_model_lists_the_choices():
+    with pytest.raises(ValueError, match="rrdbnet"):
+        build_model("rrdb")
+
+
+def test_aliases():
+    assert type(build_model("esrgan", num_block=1)).__name__ == "RRDBNet"
+    assert type(build_model("srgan", num_block=1)).__name__ == "SRResNet"
+
+
+def test_models_cli_prints_published_counts(capsys):
+    from srlib.cli import main
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "16,697,987" in out and "43,089,923" in out and "1,517,571" in out
