@@ -239,3 +239,20 @@ def srgan_generator_loss(
     }
     terms["total"] = weights.content * terms["content"] + weights.adversarial * terms["adversarial"]
     return terms
+
+
+@torch.no_grad()
+def relu_zero_fractions(image: torch.Tensor, weights: str = "imagenet") -> dict[str, tuple[float, float]]:
+    """For each VGG19 conv layer: fraction of zeros before its ReLU and after it, on ``image`` (1, 3, H, W).
+
+    ESRGAN's argument for pre-activation features: after ReLU most deep activations are zero, so a loss on
+    them carries little information about brightness and texture.
+    """
+    names = [name for name in vgg19_layer_names() if name.startswith(("conv", "relu"))]
+    features = VGGFeatureExtractor(names, weights=weights)(image)
+    fractions = {}
+    for name in names:
+        if name.startswith("conv"):
+            after = features[name.replace("conv", "relu")]
+            fractions[name] = ((features[name] == 0).float().mean().item(), (after == 0).float().mean().item())
+    return fractions

@@ -1,0 +1,97 @@
+"""Figures used by more than one notebook: image rows and block diagrams drawn from the modules."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from torch import nn
+
+
+def as_display(image) -> np.ndarray:
+    """HWC float in [0, 1] for imshow, from a torch (1)CHW tensor or a numpy array."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().float().cpu()
+        image = image[0] if image.dim() == 4 else image
+        image = image.permute(1, 2, 0).numpy()
+    image = np.asarray(image, dtype=np.float32)
+    return np.clip(image.squeeze(-1) if image.ndim == 3 and image.shape[-1] == 1 else image, 0, 1)
+
+
+def image_row(images, titles, suptitle: str | None = None, width: float = 3.2):
+    """Images side by side, each with its title; returns the figure."""
+    fig, axes = plt.subplots(1, len(images), figsize=(width * len(images), width * 1.05), squeeze=False)
+    for ax, image, title in zip(axes[0], images, titles, strict=True):
+        ax.imshow(as_display(image), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _describe(name: str, layer: nn.Module) -> str:
+    if isinstance(layer, nn.Conv2d):
+        k = layer.kernel_size[0]
+        return f"{name}: conv {k}x{k}, {layer.in_channels}→{layer.out_channels}"
+    return f"{name}: {type(layer).__name__}"
+
+
+def block_diagram(block: nn.Module, title: str, skip_label: str | None = None, dense: bool = False, ax=None):
+    """Draw ``block``'s layers top to bottom, as registered in the module (so the picture follows the code).
+
+    ``dense=True`` draws DenseNet-style links from the input and every conv to each later conv;
+    ``skip_label`` draws the residual connection around the whole block.
+    """
+    layers = [(name, layer) for name, layer in block.named_children() if not isinstance(layer, nn.LeakyReLU)]
+    if isinstance(block, nn.Sequential) or (len(layers) == 1 and isinstance(layers[0][1], nn.Sequential)):
+        inner = block if isinstance(block, nn.Sequential) else layers[0][1]
+        layers = [(f"{i}", layer) for i, layer in enumerate(inner)]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 0.65 * (len(layers) + 2)))
+    n = len(layers) + 2
+    ys = np.linspace(n - 1, 0, n)
+    labels = ["input x"] + [_describe(name, layer) for name, layer in layers] + ["output"]
+    for y, label in zip(ys, labels, strict=True):
+        ax.add_patch(FancyBboxPatch((0.05, y - 0.3), 0.9, 0.6, boxstyle="round,pad=0.02", fc="#e8eef7", ec="#335"))
+        ax.text(0.5, y, label, ha="center", va="center", fontsize=7.5)
+    for y0, y1 in zip(ys[:-1], ys[1:], strict=True):
+        ax.add_patch(FancyArrowPatch((0.5, y0 - 0.3), (0.5, y1 + 0.3), arrowstyle="-|>", mutation_scale=8))
+    if dense:
+        convs = [i + 1 for i, (_, layer) in enumerate(layers) if isinstance(layer, nn.Conv2d)]
+        sources = [0] + convs[:-1]
+        for j, target in enumerate(convs[1:], start=1):
+            for source in sources[:j]:
+                ax.add_patch(
+                    FancyArrowPatch(
+                        (0.95, ys[source]),
+                        (0.95, ys[target]),
+                        connectionstyle="arc3,rad=-0.4",
+                        arrowstyle="-|>",
+                        mutation_scale=6,
+                        color="#c66",
+                        lw=0.6,
+                    )
+                )
+    if skip_label:
+        ax.add_patch(
+            FancyArrowPatch(
+                (0.05, ys[0]),
+                (0.05, ys[-1]),
+                connectionstyle="arc3,rad=0.5",
+                arrowstyle="-|>",
+                mutation_scale=8,
+                color="#363",
+                lw=1.2,
+            )
+        )
+        ax.text(
+            -0.22, (ys[0] + ys[-1]) / 2, skip_label, ha="center", va="center", fontsize=7.5, color="#363", rotation=90
+        )
+    ax.set_xlim(-0.35, 1.35)
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
+    return ax
