@@ -37,6 +37,16 @@ REFERENCES = {"NN": 1, "HR": 5}  # anchor methods and the score they calibrate
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 SUMMARIZED_KINDS = ("test", "reference")  # calibration and repeated items are not part of a MOS
 
+# The original course report's MOS table (1-5, higher is better). Raters, images and protocol were not
+# reported, so these numbers carry no interval and cannot be compared with a new study.
+REPORTED_MOS = {"EDSR": 4.0, "SRGAN": 4.3, "ESRGAN": 4.6}
+# SRGAN paper (Ledig et al., CVPR 2017), MOS study: 26 raters, 1-5, x4, NN = 1 and HR = 5 calibration.
+PUBLISHED_SRGAN_MOS = {
+    "Set5": {"bicubic": 1.97, "SRResNet": 3.37, "SRGAN": 3.58, "HR": 4.32},
+    "Set14": {"bicubic": 1.80, "SRResNet": 2.98, "SRGAN": 3.72, "HR": 4.32},
+    "BSD100": {"bicubic": 1.47, "SRResNet": 2.29, "SRGAN": 3.56, "HR": 4.46},
+}
+
 
 # ----------------------------------------------------------------------------------------- building a kit
 def _images_by_stem(folder: Path) -> dict[str, Path]:
@@ -474,11 +484,16 @@ def bootstrap_ci(
 
 
 def normal_ci(scores, confidence: float = 0.95) -> tuple[float, float]:
-    """Normal interval mean +- z * sd / sqrt(n) over ratings treated as independent (the usual one)."""
+    """Normal interval mean +- z sd / sqrt(n) over ratings treated as independent (the usual one).
+
+    NaN for fewer than two ratings (no spread to estimate).
+    """
     from scipy.stats import norm
 
     scores = np.asarray(scores, dtype=np.float64)
-    half = norm.ppf(0.5 + confidence / 2) * (scores.std(ddof=1) if len(scores) > 1 else 0.0) / np.sqrt(len(scores))
+    if len(scores) < 2:
+        return float("nan"), float("nan")
+    half = norm.ppf(0.5 + confidence / 2) * scores.std(ddof=1) / np.sqrt(len(scores))
     return float(scores.mean() - half), float(scores.mean() + half)
 
 
@@ -536,8 +551,9 @@ def wilcoxon_holm(
 ) -> list[dict]:
     """Paired two-sided Wilcoxon signed-rank tests between every pair of methods, Holm-corrected.
 
-    ``pair_by="rating"`` pairs the two methods' scores for the same rater and image (as in the SRGAN
-    study); ``"image"`` or ``"rater"`` pair means per image or per rater (fewer pairs, fewer assumptions).
+    ``pair_by="rating"`` pairs the two methods' scores given by the same rater to the same image (the most
+    pairs, but one rater's pairs are not independent); ``"image"`` or ``"rater"`` pair the means per image
+    or per rater (fewer pairs, fewer assumptions).
     Zero differences are dropped (Wilcoxon's convention); a pair with no non-zero difference gets p = 1.
     """
     from scipy.stats import wilcoxon
@@ -731,6 +747,40 @@ def plot_mos(table: list[dict], ax=None, title: str | None = None):
     ax.legend(fontsize=7, loc="best")
     if title:
         ax.set_title(title)
+    return ax.figure
+
+
+def reference_mos_rows() -> list[dict]:
+    """The original report's MOS and the SRGAN study's published MOS as table rows, source on each row."""
+    report = "original course report, as reported there (raters and protocol unknown)"
+    rows = [{"source": report, "set": "not reported", "method": m, "mos": v} for m, v in REPORTED_MOS.items()]
+    published = "SRGAN paper MOS study, published (26 raters)"
+    for test_set, scores in PUBLISHED_SRGAN_MOS.items():
+        rows += [{"source": published, "set": test_set, "method": m, "mos": v} for m, v in scores.items()]
+    return rows
+
+
+def plot_reference_mos(ax=None):
+    """The reported and published MOS side by side (points only: no intervals were given)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.2))
+    groups = {"original report\n(as reported)": REPORTED_MOS} | {
+        f"SRGAN study\n{name} (published)": scores for name, scores in PUBLISHED_SRGAN_MOS.items()
+    }
+    x = 0
+    for label, scores in groups.items():
+        positions = np.arange(x, x + len(scores))
+        ax.plot(positions, list(scores.values()), "o", color="0.3")
+        for position, method in zip(positions, scores, strict=True):
+            ax.annotate(method, (position, scores[method]), textcoords="offset points", xytext=(0, 6),
+                        ha="center", fontsize=7)  # fmt: skip
+        ax.text(positions.mean(), 0.75, label, ha="center", va="top", fontsize=7)
+        x += len(scores) + 1
+    ax.set_ylim(0.5, 5.3)
+    ax.set_xticks([])
+    ax.set_ylabel("MOS (1-5)")
     return ax.figure
 
 

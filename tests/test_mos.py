@@ -373,3 +373,13 @@ def test_html_page_in_headless_chromium(kit, tmp_path):
     assert {row["rater"] for row in rows} == {"r03"} and {row["kit"] for row in rows} == {fingerprint}
     ratings = mos.load_ratings(target, kit)  # the page's CSV passes the same checks as the widget's
     assert [r["kind"] for r in ratings[:2]] == ["calibration", "calibration"]
+
+
+def test_reported_and_published_mos_are_labelled():
+    rows = mos.reference_mos_rows()
+    reported = {r["method"]: r["mos"] for r in rows if r["source"].startswith("original course report")}
+    assert reported == {"EDSR": 4.0, "SRGAN": 4.3, "ESRGAN": 4.6}  # ../shared/REFERENCE.md section 1
+    assert all("as reported" in r["source"] for r in rows if r["method"] in reported and r["set"] == "not reported")
+    bsd100 = {r["method"]: r["mos"] for r in rows if r["set"] == "BSD100"}
+    assert bsd100 == {"bicubic": 1.47, "SRResNet": 2.29, "SRGAN": 3.56, "HR": 4.46}  # section 5
+    assert all("published" in r["source"] for r in rows if r["set"] == "BSD100")
