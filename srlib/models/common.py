@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -48,8 +49,8 @@ class PixelShuffleUpsample(nn.Sequential):
         if scale in (2, 4, 8):
             for _ in range(int(math.log2(scale))):
                 layers += [nn.Conv2d(num_feat, 4 * num_feat, 3, 1, 1), nn.PixelShuffle(2)]
-                if act is not None:
-                    layers.append(act)
+                if act is not None:  # a fresh copy per stage: SRGAN has one PReLU per upsampling block
+                    layers.append(copy.deepcopy(act))
         elif scale == 3:
             layers += [nn.Conv2d(num_feat, 9 * num_feat, 3, 1, 1), nn.PixelShuffle(3)]
         else:
