@@ -267,7 +267,7 @@ def load_key(key: str | Path) -> dict:
 
 # --------------------------------------------------------------------------------------------- rating
 def _read_rows(path: Path) -> list[dict]:
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: a spreadsheet may add a BOM
         return list(csv.DictReader(handle))
 
 

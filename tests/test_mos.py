@@ -104,6 +104,19 @@ def test_kit_is_seeded(folders, kit, tmp_path):
     assert third["fingerprint"] != first["fingerprint"]
 
 
+def test_kit_with_lr_folder_and_embedded_images(folders, tmp_path):
+    lr = tmp_path / "LR"
+    lr.mkdir()
+    for stem in IMAGES:  # a flat grey LR: its NN anchor must be flat grey too
+        Image.new("RGB", (9, 10), (90, 90, 90)).save(lr / f"{stem}.png")
+    methods = {name: folders / name for name in METHODS}
+    key = mos.load_key(mos.build_kit(methods, folders / "HR", tmp_path / "k", lr=lr, embed=True, raters=1))
+    nn = next(item for item, info in key["items"].items() if info["method"] == "NN")
+    with Image.open(tmp_path / "k" / "rate" / "images" / f"{nn}.png") as image:
+        assert image.size == (36, 37) and np.all(np.asarray(image) == 90)
+    assert (tmp_path / "k" / "rate" / "index.html").read_text().count("data:image/png;base64,") == len(key["items"])
+
+
 def test_kit_refuses_bad_folders(folders, kit, tmp_path):
     methods = {name: folders / name for name in METHODS}
     with pytest.raises(ValueError, match="already holds a kit"):
