@@ -71,8 +71,9 @@ def count_flops(model: nn.Module, input_size: tuple[int, int] = (32, 32), num_in
             hooks.append(layer.register_forward_hook(linear_hook))
     was_training = model.training
     model.eval()
+    device = next(model.parameters(), torch.empty(0)).device  # "meta" works too: shapes without arithmetic
     try:
-        model(torch.zeros(1, num_in_ch, *input_size))
+        model(torch.zeros(1, num_in_ch, *input_size, device=device))
     finally:
         model.train(was_training)
         for hook in hooks:
@@ -80,7 +81,7 @@ def count_flops(model: nn.Module, input_size: tuple[int, int] = (32, 32), num_in
     return total
 
 
-def flops_per_lr_pixel(model: nn.Module, lr_size: int = 32) -> float:
+def flops_per_lr_pixel(model: nn.Module, lr_size: int = 8) -> float:
     """Generator FLOPs divided by the number of LR input pixels (independent of image size)."""
     return count_flops(model, (lr_size, lr_size)) / lr_size**2
 
@@ -89,7 +90,8 @@ def model_table(scale: int = 4) -> list[dict]:
     """One row per preset: name, class, parameters and FLOPs per LR pixel (or per patch for critics)."""
     rows = []
     for name, (cls, _, description) in PRESETS.items():
-        model = build_model(name) if name in DISCRIMINATORS else build_model(name, scale=scale)
+        with torch.device("meta"):  # counting needs shapes only: no memory, no initialisation time
+            model = build_model(name) if name in DISCRIMINATORS else build_model(name, scale=scale)
         if name in DISCRIMINATORS:
             size = model.input_size
             flops, unit = count_flops(model, (size, size)), f"per {size}x{size} patch"

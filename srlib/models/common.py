@@ -31,8 +31,8 @@ class ResidualBlockNoBN(nn.Module):
         super().__init__()
         self.res_scale = res_scale
         self.conv1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.relu = nn.ReLU(inplace=True)  # registered between the convs so diagrams list the true order
         self.conv2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.res_scale * self.conv2(self.relu(self.conv1(x)))
