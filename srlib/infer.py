@@ -1,0 +1,500 @@
+"""Upscale images of any size and mode with any srlib model: tiling, self-ensemble, precision.
+
+``upscale(model, image)`` takes numpy HWC / HW (uint8, uint16 or float in [0, 1]) or torch CHW / NCHW and
+returns the same kind, layout and dtype, ``scale`` times larger:
+
+- grayscale goes through an RGB model as R = G = B and comes back as the mean of the three outputs;
+  RGBA (and grey + alpha) upscale the colour with the model and the alpha separately (bicubic by
+  default, or the model on the alpha replicated to RGB);
+- tiling happens on the CPU side: the image stays in host memory and one padded tile at a time is sent
+  to the device, so a DIV2K-size image fits a small GPU. Each tile is read with ``tile_pad`` pixels of
+  context on every side; ``blend="crop"`` keeps only the tile's own pixels of the output (Real-ESRGAN's
+  way), ``blend="feather"`` keeps the padded outputs and cross-fades neighbours with a linear ramp over
+  their overlap. Crop is exact once the padding covers the model's receptive field and was measured to
+  give the smaller tiled-vs-untiled difference (BENCHMARKS.md, "Inference"), so it is the default;
+- ``ensemble=True`` is the x8 geometric self-ensemble (EDSR's "+"): the 4 flips x 2 transposes of the
+  input, each output transformed back, averaged;
+- ``precision="fp16"/"bf16"`` runs under CUDA autocast; on the CPU it is refused with a ValueError.
+
+``srlib upscale`` drives it from the command line; ``resolve_model`` turns a preset name, a pretrained
+(zoo) name or a checkpoint path into a model, and is shared with ``srlib evaluate`` and the notebooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}  # None: no autocast
+BLENDS = ("crop", "feather")
+ALPHA_MODES = ("bicubic", "model")
+NUM_TRANSFORMS = 8  # 4 flips x 2 transposes: the dihedral group of the square
+
+
+# ---------------------------------------------------------------------------------------------------
+# upscale
+
+
+def upscale(
+    model: nn.Module,
+    image,
+    scale: int | None = None,
+    tile: int | None = None,
+    tile_pad: int = 16,
+    ensemble: bool = False,
+    device: str | torch.device | None = None,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    alpha: str = "bicubic",
+    blend: str = "crop",
+):
+    """Upscale one image (or a torch batch) with ``model``; returns the same kind, clipped to [0, 1].
+
+    image: numpy HW / HWC with 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) channels, dtype uint8,
+        uint16 or float in [0, 1]; or a torch tensor CHW / NCHW (float in [0, 1], or uint8).
+    scale: the model's factor; ``None`` reads ``model.scale`` (or measures it on a small input).
+    tile: tile side in input pixels (``None``: the whole image at once); ``tile_pad``: context pixels
+        read around each tile. The model is moved to ``device`` (default: where its parameters are,
+        else the CPU) and put in eval mode for the call.
+    precision: "fp32", or "fp16" / "bf16" autocast on CUDA. ``channels_last``: NHWC memory format,
+        often faster with CUDA autocast.
+    alpha: "bicubic" (MATLAB-style) or "model" for the alpha channel. blend: "crop" or "feather".
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if blend not in BLENDS:
+        raise ValueError(f"blend must be one of {', '.join(BLENDS)}, got {blend!r}")
+    if alpha not in ALPHA_MODES:
+        raise ValueError(f"alpha must be one of {', '.join(ALPHA_MODES)}, got {alpha!r}")
+    if (tile is not None and tile < 1) or tile_pad < 0:
+        raise ValueError(f"tile must be positive and tile_pad non-negative, got {tile} and {tile_pad}")
+    device = torch.device(device) if device is not None else _model_device(model)
+    if PRECISIONS[precision] is not None and device.type != "cuda":
+        raise ValueError(
+            f"precision {precision!r} needs a CUDA device (autocast to half floats); on {device.type} "
+            "use precision='fp32'"
+        )
+    x, restore = _to_batch(image)  # (N, C, H, W) float32 on the CPU, and the way back
+    was_training = model.training
+    model.eval().to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    try:
+        with torch.inference_mode():
+            scale = _model_scale(model, scale, device)
+            forward = _make_forward(model, device, PRECISIONS[precision], channels_last, ensemble)
+            outs = [
+                _upscale_channels(forward, x[i : i + 1], model, scale, tile, tile_pad, alpha, blend)
+                for i in range(x.shape[0])
+            ]
+    finally:
+        model.train(was_training)
+    return restore(torch.cat(outs).clamp_(0, 1))
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    param = next(iter(model.parameters()), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def _model_scale(model: nn.Module, scale: int | None, device: torch.device) -> int:
+    """The model's factor: ``model.scale`` if it has one (checked against ``scale``), else measured."""
+    own = getattr(model, "scale", None)
+    if own is not None and scale is not None and int(own) != int(scale):
+        raise ValueError(f"the model upscales x{own}, not x{scale}: drop --scale or pick another model")
+    if own is not None or scale is not None:
+        return int(own if own is not None else scale)
+    channels = _input_channels(model) or 3
+    probe = torch.zeros(1, channels, 16, 16, device=device)
+    out = model(probe)
+    return out.shape[-1] // 16
+
+
+def _input_channels(model: nn.Module) -> int | None:
+    """Colour channels the model expects (from its first convolution), or None if it takes any."""
+    for layer in model.modules():
+        if isinstance(layer, nn.Conv2d):
+            return layer.in_channels // _size_multiple(model) ** 2
+    return None  # e.g. bicubic: no convolution, any number of channels
+
+
+def _size_multiple(model: nn.Module) -> int:
+    """Input sides must be multiples of this (RRDBNet x2 / x1 pixel-unshuffle their input)."""
+    return int(getattr(model, "unshuffle", 1))
+
+
+def _to_batch(image) -> tuple[torch.Tensor, Callable[[torch.Tensor], object]]:
+    """(N, C, H, W) float32 CPU tensor in [0, 1], and a function mapping an output back to the input's kind."""
+    if isinstance(image, torch.Tensor):
+        if image.ndim not in (3, 4):
+            raise ValueError(f"torch images must be CHW or NCHW, got shape {tuple(image.shape)}")
+        dtype, device, batched = image.dtype, image.device, image.ndim == 4
+        if dtype == torch.uint8:
+            x = image.float() / 255
+        elif image.is_floating_point():
+            x = image.float()
+        else:
+            raise ValueError(f"torch images must be float in [0, 1] or uint8, got {dtype}")
+        x = (x if batched else x[None]).detach().cpu()
+
+        def restore(out: torch.Tensor):
+            out = out if batched else out[0]
+            out = out.mul(255).round_().to(torch.uint8) if dtype == torch.uint8 else out.to(dtype)
+            return out.to(device)
+
+        return x, restore
+
+    array = np.asarray(image)
+    if array.ndim not in (2, 3):
+        raise ValueError(f"numpy images must be HW or HWC, got shape {array.shape}")
+    dtype, gray2d = array.dtype, array.ndim == 2
+    if dtype in (np.uint8, np.uint16):
+        peak = float(np.iinfo(dtype).max)
+        x = torch.from_numpy(array.astype(np.float32) / peak)
+    elif np.issubdtype(dtype, np.floating):
+        peak = None
+        x = torch.from_numpy(array.astype(np.float32))
+    else:
+        raise ValueError(f"numpy images must be uint8, uint16 or float in [0, 1], got {dtype}")
+    x = x[None, None] if gray2d else x.permute(2, 0, 1)[None]
+
+    def restore(out: torch.Tensor):
+        result = out[0, 0] if gray2d else out[0].permute(1, 2, 0)
+        result = result.numpy()
+        if peak is not None:
+            return np.round(result * peak).astype(dtype)
+        return result.astype(dtype)
+
+    return x, restore
+
+
+def _upscale_channels(forward, x, model, scale, tile, tile_pad, alpha, blend) -> torch.Tensor:
+    """Route (1, C, H, W) through the model by channel layout: grey, grey + alpha, RGB or RGBA."""
+    c = x.shape[1]
+    if c not in (1, 2, 3, 4):
+        raise ValueError(f"images must have 1, 2, 3 or 4 channels, got {c}")
+    model_ch = _input_channels(model)
+    multiple = _size_multiple(model)
+
+    def color(t: torch.Tensor) -> torch.Tensor:
+        k = t.shape[1]
+        if model_ch is None or model_ch == k:
+            return _tiled(forward, t, scale, tile, tile_pad, blend, multiple)
+        if model_ch == 3 and k == 1:  # grey through an RGB model, back as the mean of R, G, B
+            rgb = _tiled(forward, t.expand(-1, 3, -1, -1), scale, tile, tile_pad, blend, multiple)
+            return rgb.mean(dim=1, keepdim=True)
+        if model_ch == 1:  # a one-channel model on colour: each channel on its own
+            return torch.cat([color(t[:, i : i + 1]) for i in range(k)], dim=1)
+        raise ValueError(f"the model takes {model_ch} channels; cannot upscale a {k}-channel image")
+
+    if c in (1, 3):
+        return color(x)
+    rgb, a = x[:, : c - 1], x[:, c - 1 :]
+    out = color(rgb)
+    if alpha == "model":
+        out_a = color(a)
+    else:
+        from srlib.imresize import imresize  # lazy: keeps `import srlib.infer` light
+
+        out_a = imresize(a, output_shape=out.shape[-2:])
+    return torch.cat([out, out_a], dim=1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# one tile on the device, and the geometric self-ensemble
+
+
+def _augment(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Transform ``k`` of the 8 (bit 4: transpose, bit 1: left-right flip, bit 2: up-down flip)."""
+    if k & 4:
+        x = x.transpose(-2, -1)
+    if k & 1:
+        x = x.flip(-1)
+    if k & 2:
+        x = x.flip(-2)
+    return x
+
+
+def _deaugment(y: torch.Tensor, k: int) -> torch.Tensor:
+    """The inverse of ``_augment(., k)``: undo the flips, then the transpose."""
+    if k & 2:
+        y = y.flip(-2)
+    if k & 1:
+        y = y.flip(-1)
+    if k & 4:
+        y = y.transpose(-2, -1)
+    return y
+
+
+def _make_forward(model, device, autocast_dtype, channels_last, ensemble):
+    """A function: CPU tile (1, C, h, w) -> CPU float32 output; only this tile is on the device."""
+
+    def run(t: torch.Tensor) -> torch.Tensor:
+        if channels_last:
+            t = t.contiguous(memory_format=torch.channels_last)
+        if autocast_dtype is None:
+            return model(t).float()
+        with torch.autocast(device.type, dtype=autocast_dtype):
+            return model(t).float()
+
+    def forward(tile_cpu: torch.Tensor) -> torch.Tensor:
+        t = tile_cpu.to(device)
+        if not ensemble:
+            return run(t).cpu()
+        total = None
+        for k in range(NUM_TRANSFORMS):
+            y = _deaugment(run(_augment(t, k)), k)
+            total = y if total is None else total + y
+        return (total / NUM_TRANSFORMS).cpu()
+
+    return forward
+
+
+# ---------------------------------------------------------------------------------------------------
+# tiling
+
+
+def _windows(length: int, tile: int, pad: int):
+    """(start, end, padded start, padded end) of each tile along one axis."""
+    for start in range(0, length, tile):
+        end = min(start + tile, length)
+        yield start, end, max(start - pad, 0), min(end + pad, length)
+
+
+def _ramp(length: int, fade_in: bool, fade_out: bool, overlap: int) -> torch.Tensor:
+    """1-D feather weights: rise linearly over ``overlap`` pixels at each side that has a neighbour."""
+    pos = torch.arange(length, dtype=torch.float32) + 0.5
+    w = torch.ones(length)
+    if fade_in:
+        w = torch.minimum(w, pos / overlap)
+    if fade_out:
+        w = torch.minimum(w, (length - pos) / overlap)
+    return w
+
+
+def _tiled(forward, x: torch.Tensor, scale: int, tile, pad: int, blend: str, multiple: int) -> torch.Tensor:
+    """Run ``forward`` over (1, C, H, W) tile by tile and assemble the (1, C', sH, sW) output on the CPU."""
+    _, _, h0, w0 = x.shape
+    if (h0 % multiple) or (w0 % multiple):  # pad to the model's multiple (edge pixels), crop after
+        x = F.pad(x, (0, -w0 % multiple, 0, -h0 % multiple), mode="replicate")
+    _, _, h, w = x.shape
+    if tile is None:
+        tile, pad = max(h, w), 0
+    round_up = lambda n: -(-n // multiple) * multiple
+    tile, pad = round_up(tile), round_up(pad)
+    feather = blend == "feather" and pad > 0
+    s = scale
+    out = weights = None
+    for y0, y1, py0, py1 in _windows(h, tile, pad):
+        for x0, x1, px0, px1 in _windows(w, tile, pad):
+            y = forward(x[..., py0:py1, px0:px1])  # (1, C', s*(py1-py0), s*(px1-px0))
+            if y.shape[-2:] != (s * (py1 - py0), s * (px1 - px0)):
+                raise RuntimeError(
+                    f"the model turned a {py1 - py0}x{px1 - px0} tile into {tuple(y.shape[-2:])}, not x{s}"
+                )
+            if out is None:
+                out = torch.zeros(1, y.shape[1], s * h, s * w)
+                weights = torch.zeros(1, 1, s * h, s * w) if feather else None
+            if feather:  # keep the padded output, cross-faded with the neighbours over the overlap
+                wy = _ramp(y.shape[-2], py0 > 0, py1 < h, 2 * pad * s)
+                wx = _ramp(y.shape[-1], px0 > 0, px1 < w, 2 * pad * s)
+                wmap = wy[:, None] * wx[None, :]
+                out[..., s * py0 : s * py1, s * px0 : s * px1] += y * wmap
+                weights[..., s * py0 : s * py1, s * px0 : s * px1] += wmap
+            else:  # crop the padding away: keep the tile's own pixels only
+                oy, ox = s * (y0 - py0), s * (x0 - px0)
+                out[..., s * y0 : s * y1, s * x0 : s * x1] = y[..., oy : oy + s * (y1 - y0), ox : ox + s * (x1 - x0)]
+    if feather:
+        out /= weights
+    return out[..., : s * h0, : s * w0]
+
+
+# ---------------------------------------------------------------------------------------------------
+# model names -> models (shared with srlib.evaluate and the notebooks)
+
+
+def _zoo_names() -> list[str]:
+    try:
+        from srlib import zoo
+    except ModuleNotFoundError:
+        return []
+    return list(zoo.MODELS)
+
+
+def weights_dir() -> Path:
+    """Where the course checkpoints live: ``data/weights/`` in the project."""
+    from srlib.utils import PROJECT_ROOT
+
+    return PROJECT_ROOT / "data" / "weights"
+
+
+def resolve_model(spec: str | Path, scale: int = 4) -> nn.Module:
+    """A model from a name or a path, refusing random weights.
+
+    spec: a checkpoint file (``srlib.weights.load_model``), the stem of a course checkpoint in
+    ``data/weights/`` (e.g. ``edsr_baseline_x4``), a pretrained name from ``srlib zoo list``, or
+    ``bicubic`` (the only preset that is meaningful untrained). Other presets have random weights and are
+    refused: they would produce noise that looks like a result.
+    """
+    from srlib import models
+
+    spec = str(spec)
+    path = Path(spec)
+    course = weights_dir() / f"{spec}.safetensors"
+    key = models.ALIASES.get(spec, spec)
+    if key == "bicubic":
+        model = models.build_model("bicubic", scale=scale)
+    elif path.is_file() or course.is_file():
+        from srlib.weights import load_model
+
+        model = load_model(path if path.is_file() else course)
+    elif spec in _zoo_names():
+        from srlib.zoo import load_pretrained
+
+        model = load_pretrained(spec)
+    elif key in models.PRESETS:
+        zoo = ", ".join(_zoo_names()) or "see `srlib zoo list`"
+        raise ValueError(
+            f"{spec!r} is an untrained preset with random weights; give a checkpoint path (e.g. under "
+            f"data/weights/), a pretrained name ({zoo}) or 'bicubic'"
+        )
+    elif path.suffix:
+        raise FileNotFoundError(f"checkpoint {spec} not found")
+    else:
+        raise ValueError(
+            f"unknown model {spec!r}: give 'bicubic', a checkpoint path or a pretrained name "
+            f"({', '.join(_zoo_names()) or 'see `srlib zoo list`'})"
+        )
+    own = getattr(model, "scale", None)
+    if own is not None and int(own) != int(scale):
+        raise ValueError(f"model {spec!r} upscales x{own}, not x{scale}; pass --scale {own}")
+    return model
+
+
+def describe_model(spec: str | Path) -> str:
+    """Where a model's weights come from, for figure titles and tables (e.g. "RealSR DF2K (...), pretrained")."""
+    from srlib import models
+
+    spec = str(spec)
+    path = Path(spec) if Path(spec).is_file() else weights_dir() / f"{spec}.safetensors"
+    if models.ALIASES.get(spec, spec) == "bicubic":
+        return "MATLAB bicubic, no weights"
+    if path.is_file():
+        from srlib.weights import read_metadata
+
+        try:
+            meta = read_metadata(path)
+        except (OSError, ValueError, RuntimeError):
+            meta = {}
+        for key in ("origin", "description", "summary"):
+            if meta.get(key):
+                return str(meta[key])
+        course = path.resolve().parent == weights_dir().resolve()
+        return f"srlib course checkpoint {path.stem}" if course else f"checkpoint {path.name}"
+    if spec in _zoo_names():
+        from srlib import zoo
+
+        return f"{zoo.MODELS[spec].origin}, pretrained"
+    return spec
+
+
+# ---------------------------------------------------------------------------------------------------
+# srlib upscale
+
+
+def _gather_inputs(inputs: list[str]) -> list[Path]:
+    from srlib.io import list_images
+
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = list_images(path)
+            if not found:
+                raise FileNotFoundError(f"no images in folder {path}")
+            files.extend(Path(f) for f in found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"input {path} does not exist")
+    return files
+
+
+def plan_outputs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
+    """(input file, output file) pairs, refusing anything that would overwrite an input.
+
+    ``output`` is a folder (created), or a file name when there is one input file and it has an image
+    suffix. Names are kept; an output folder that is one of the input folders is refused.
+    """
+    files = _gather_inputs(inputs)
+    out = Path(output)
+    image_suffixes = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+    single_file = len(files) == 1 and out.suffix.lower() in image_suffixes and not out.is_dir()
+    if not single_file:
+        in_dirs = {Path(i).resolve() for i in inputs if Path(i).is_dir()} | {f.parent.resolve() for f in files}
+        if out.resolve() in in_dirs:
+            raise ValueError(f"output folder {out} is an input folder; choose another -o so no input is overwritten")
+    targets = [out] if single_file else [out / f.name for f in files]
+    sources = {f.resolve() for f in files}
+    seen: dict[Path, Path] = {}
+    for f, target in zip(files, targets, strict=True):
+        if target.resolve() in sources:
+            raise ValueError(f"writing {target} would overwrite an input; choose another -o")
+        if target.resolve() in seen:
+            raise ValueError(f"{f} and {seen[target.resolve()]} would both be written to {target}")
+        seen[target.resolve()] = f
+    return list(zip(files, targets, strict=True))
+
+
+def _cli_upscale(args) -> int:
+    from tqdm import tqdm
+
+    from srlib.io import load_image, write_image
+    from srlib.utils import pick_device
+
+    pairs = plan_outputs(args.inputs, args.output)
+    model = resolve_model(args.model, args.scale)
+    device = pick_device(args.device)
+    for source, target in tqdm(pairs, desc="upscaling", unit="image"):
+        image, bit_depth = load_image(source)
+        sr = upscale(
+            model,
+            image,
+            scale=args.scale,
+            tile=args.tile,
+            tile_pad=args.tile_pad,
+            ensemble=args.ensemble,
+            device=device,
+            precision=args.precision,
+            alpha=args.alpha,
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_image(target, sr, bit_depth=bit_depth)
+    print(f"wrote {len(pairs)} image(s) x{args.scale} with {args.model} to {args.output}")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "upscale",
+        help="upscale image files or folders with a model",
+        description="Upscale images (files or folders) with a model; names are kept, inputs never overwritten.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
+    parser.add_argument("-o", "--output", required=True, help="output folder (or file, for one input file)")
+    parser.add_argument("--model", required=True, help="'bicubic', a pretrained name or a checkpoint path")
+    parser.add_argument("--scale", type=int, default=4, help="upscaling factor")
+    parser.add_argument("--tile", type=int, default=None, help="tile side in input pixels (default: whole image)")
+    parser.add_argument("--tile-pad", type=int, default=16, help="context pixels read around each tile")
+    parser.add_argument("--ensemble", action="store_true", help="x8 geometric self-ensemble (8x slower)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if present)")
+    parser.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32", help="fp16/bf16 need CUDA")
+    parser.add_argument("--alpha", choices=ALPHA_MODES, default="bicubic", help="how RGBA alpha is upscaled")
+    parser.set_defaults(func=_cli_upscale)

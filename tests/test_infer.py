@@ -1,0 +1,253 @@
+"""srlib.infer: tiling, image modes, self-ensemble, precision checks, model names and `srlib upscale`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srlib import cli, infer
+from srlib.imresize import imresize
+from srlib.models import build_model
+
+
+def small_edsr(scale: int = 4) -> nn.Module:
+    """EDSR with 2 blocks x 16 features: its receptive field is about 8 LR pixels in each direction."""
+    return build_model("edsr_baseline", num_feat=16, num_block=2, scale=scale).eval()
+
+
+class SymmetricConvUp(nn.Module):
+    """A conv whose kernels are symmetric under flips and transposes, then nearest x2: exactly equivariant."""
+
+    scale = 2
+
+    def __init__(self):
+        super().__init__()
+        k = torch.rand(3, 3, 3, 3)
+        k = k + k.flip(-1)
+        k = k + k.flip(-2)
+        k = k + k.transpose(-1, -2)
+        self.weight = nn.Parameter(k / k.sum(dim=(1, 2, 3), keepdim=True))
+
+    def forward(self, x):
+        return F.interpolate(F.conv2d(x, self.weight, padding=1), scale_factor=2, mode="nearest")
+
+
+# --- tiling -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(37, 53), (64, 64)])
+def test_tiled_equals_untiled_within_float_noise(size):
+    model = small_edsr()
+    x = torch.rand(3, *size)
+    whole = infer.upscale(model, x)
+    tiled = infer.upscale(model, x, tile=16, tile_pad=16)
+    assert tiled.shape == whole.shape == (3, 4 * size[0], 4 * size[1])
+    # Measured: 1.2e-7 (float32 rounding). With crop blending the difference is exactly what a
+    # receptive field wider than the padding leaves; 16 px covers this model's ~8 px.
+    assert float((tiled - whole).abs().max()) < 1e-5
+
+
+def test_too_little_padding_shows_and_feather_is_close():
+    model = small_edsr()
+    x = torch.rand(3, 48, 48)
+    whole = infer.upscale(model, x)
+    no_pad = float((infer.upscale(model, x, tile=16, tile_pad=0) - whole).abs().max())
+    feather = float((infer.upscale(model, x, tile=16, tile_pad=8, blend="feather") - whole).abs().max())
+    assert no_pad > 1e-3  # the measurement can see a seam
+    assert feather < 0.05  # ramps hide it, but not to float noise (BENCHMARKS.md: crop is exact)
+
+
+def test_tiled_bicubic_is_exact_and_x2_rrdbnet_pads_odd_sizes():
+    x = torch.rand(1, 3, 30, 41)
+    bicubic = build_model("bicubic")
+    assert torch.allclose(infer.upscale(bicubic, x, tile=8, tile_pad=4), imresize(x, 4).clamp(0, 1), atol=1e-6)
+    rrdb = build_model("rrdbnet", num_block=1, num_feat=8, num_grow_ch=4, scale=2).eval()
+    whole = infer.upscale(rrdb, x)  # 41 is odd: padded to 42 for the pixel-unshuffle, cropped after
+    assert whole.shape == (1, 3, 60, 82)
+    assert float((infer.upscale(rrdb, x, tile=9, tile_pad=10) - whole).abs().max()) < 1e-5
+
+
+# --- image kinds --------------------------------------------------------------------------------------
+
+
+def test_numpy_kinds_come_back_as_they_went_in():
+    model = build_model("bicubic")
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (12, 10), dtype=np.uint8)
+    out = infer.upscale(model, gray)
+    assert out.shape == (48, 40) and out.dtype == np.uint8
+    expected = imresize(gray.astype(np.float32) / 255, 4).clip(0, 1)
+    assert np.abs(out / 255.0 - expected).max() <= 0.5 / 255 + 1e-6
+
+    rgba16 = rng.integers(0, 65536, (10, 12, 4), dtype=np.uint16)
+    out = infer.upscale(model, rgba16)
+    assert out.shape == (40, 48, 4) and out.dtype == np.uint16
+    assert np.any(out % 257 != 0)  # true 16-bit values, not 8-bit ones scaled up
+    alpha = imresize(rgba16[..., 3:].astype(np.float32) / 65535, 4).clip(0, 1)
+    assert np.abs(out[..., 3:] / 65535.0 - alpha).max() < 1e-4
+
+    rgb = rng.random((9, 7, 3), dtype=np.float32)
+    out = infer.upscale(model, rgb)
+    assert out.shape == (36, 28, 3) and out.dtype == np.float32
+
+
+def test_grayscale_goes_through_an_rgb_model_and_alpha_can_use_the_model():
+    model = small_edsr()
+    gray = torch.rand(1, 1, 12, 12)
+    out = infer.upscale(model, gray)
+    rgb = infer.upscale(model, gray.expand(-1, 3, -1, -1))
+    assert out.shape == (1, 1, 48, 48)
+    # the mean of the clamped outputs differs from the clamped mean only where a channel is clipped
+    assert torch.allclose(out, rgb.mean(dim=1, keepdim=True), atol=0.05)
+    rgba = torch.rand(4, 12, 12)
+    out = infer.upscale(model, rgba, alpha="model")
+    alpha_alone = infer.upscale(model, rgba[3:])
+    assert out.shape == (4, 48, 48) and torch.allclose(out[3:], alpha_alone, atol=1e-6)
+
+
+def test_torch_uint8_batch_keeps_dtype():
+    x = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
+    out = infer.upscale(build_model("bicubic"), x)
+    assert out.dtype == torch.uint8 and out.shape == (2, 3, 32, 32)
+
+
+# --- self-ensemble ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", [build_model("bicubic"), SymmetricConvUp()], ids=["bicubic", "symmetric-conv"])
+def test_ensemble_of_an_equivariant_model_changes_nothing(model):
+    x = torch.rand(1, 3, 14, 19)  # not square: the transposes change the shape on the way
+    plain = infer.upscale(model, x)
+    assert torch.allclose(infer.upscale(model, x, ensemble=True), plain, atol=1e-6)
+
+
+def test_ensemble_output_is_equivariant_for_any_model():
+    model = small_edsr(scale=2)
+    x = torch.rand(1, 3, 16, 12)
+    ens = infer.upscale(model, x, ensemble=True)
+    assert not torch.allclose(ens, infer.upscale(model, x), atol=1e-4)  # this model is not equivariant
+    assert torch.allclose(infer.upscale(model, x.flip(-1), ensemble=True), ens.flip(-1), atol=1e-5)
+    assert torch.allclose(infer.upscale(model, x.transpose(-1, -2), ensemble=True), ens.transpose(-1, -2), atol=1e-5)
+
+
+def test_augment_and_deaugment_are_inverse():
+    x = torch.rand(1, 3, 5, 7)
+    for k in range(infer.NUM_TRANSFORMS):
+        assert torch.equal(infer._deaugment(infer._augment(x, k), k), x)
+    assert len({tuple(infer._augment(x, k).flatten().tolist()) for k in range(8)}) == 8
+
+
+# --- device, precision, scale -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_half_precision_on_cpu_is_a_clear_error(precision):
+    with pytest.raises(ValueError, match="CUDA"):
+        infer.upscale(small_edsr(), torch.rand(3, 8, 8), device="cpu", precision=precision)
+
+
+def test_bad_arguments_and_scale_mismatch():
+    model = small_edsr()
+    with pytest.raises(ValueError, match="precision"):
+        infer.upscale(model, torch.rand(3, 8, 8), precision="int8")
+    with pytest.raises(ValueError, match="x4, not x2"):
+        infer.upscale(model, torch.rand(3, 8, 8), scale=2)
+    with pytest.raises(ValueError, match="channels"):
+        infer.upscale(model, np.zeros((8, 8, 5), np.float32))
+
+
+def test_training_mode_restored_and_channels_last_runs():
+    model = small_edsr().train()
+    out = infer.upscale(model, torch.rand(3, 8, 8), channels_last=True)
+    assert model.training and out.shape == (3, 32, 32)
+
+
+def test_scale_is_measured_when_the_model_has_none():
+    model = SymmetricConvUp()
+    del SymmetricConvUp.scale  # the class attribute; restored below
+    try:
+        assert infer.upscale(model, torch.rand(3, 5, 6)).shape == (3, 10, 12)
+    finally:
+        SymmetricConvUp.scale = 2
+
+
+# --- model names --------------------------------------------------------------------------------------
+
+
+def test_resolve_model_refuses_random_weights_and_unknown_names(tmp_path):
+    assert isinstance(infer.resolve_model("bicubic", 4), nn.Module)
+    with pytest.raises(ValueError, match="random weights"):
+        infer.resolve_model("rrdbnet", 4)
+    with pytest.raises(ValueError, match="unknown model"):
+        infer.resolve_model("no-such-model", 4)
+    with pytest.raises(FileNotFoundError):
+        infer.resolve_model(str(tmp_path / "missing.safetensors"), 4)
+
+
+def test_resolve_model_loads_a_checkpoint(tmp_path):
+    from srlib.weights import save_weights
+
+    model = small_edsr()
+    path = save_weights(model, tmp_path / "tiny.safetensors")
+    loaded = infer.resolve_model(str(path), 4)
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.allclose(loaded(x), model(x))
+    assert infer.describe_model(str(path)) == "checkpoint tiny.safetensors"
+    with pytest.raises(ValueError, match="pass --scale 4"):
+        infer.resolve_model(str(path), 2)
+
+
+# --- srlib upscale ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    from srlib.io import write_image
+
+    folder = tmp_path / "in"
+    rng = np.random.default_rng(0)
+    write_image(folder / "a.png", rng.random((10, 12, 3)))
+    write_image(folder / "b.png", rng.random((8, 8, 4)))  # RGBA stays RGBA
+    write_image(folder / "c.png", rng.random((9, 11, 1)), bit_depth=16)  # 16-bit grey stays so
+    return folder
+
+
+def test_cli_upscale_folder_keeps_names_modes_and_depth(image_folder, tmp_path):
+    from srlib.io import load_image
+
+    out = tmp_path / "out"
+    assert cli.main(["upscale", str(image_folder), "-o", str(out), "--model", "bicubic", "--tile", "5"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png"]
+    a, depth_a = load_image(out / "a.png")
+    b, _ = load_image(out / "b.png")
+    c, depth_c = load_image(out / "c.png")
+    assert a.shape == (40, 48, 3) and b.shape == (32, 32, 4) and c.shape == (36, 44, 1)
+    assert (depth_a, depth_c) == (8, 16)
+
+
+def test_cli_upscale_single_file_to_file(image_folder, tmp_path):
+    target = tmp_path / "big.png"
+    assert cli.main(["upscale", str(image_folder / "a.png"), "-o", str(target), "--model", "bicubic"]) == 0
+    assert target.is_file()
+
+
+def test_cli_upscale_never_overwrites_inputs(image_folder, capsys):
+    assert cli.main(["upscale", str(image_folder), "-o", str(image_folder), "--model", "bicubic"]) == 2
+    assert "input folder" in capsys.readouterr().err
+    single = image_folder / "a.png"
+    assert cli.main(["upscale", str(single), "-o", str(single), "--model", "bicubic"]) == 2
+    assert "overwrite" in capsys.readouterr().err
+    assert cli.main(["upscale", str(single), "-o", str(image_folder.parent / "o"), "--model", "edsr"]) == 2
+    assert "random weights" in capsys.readouterr().err
+
+
+def test_cli_upscale_refuses_two_inputs_with_one_name(image_folder, tmp_path):
+    from srlib.io import write_image
+
+    other = tmp_path / "other"
+    write_image(other / "a.png", np.zeros((4, 4, 3)))
+    with pytest.raises(ValueError, match="both be written"):
+        infer.plan_outputs([str(image_folder), str(other)], str(tmp_path / "out"))
