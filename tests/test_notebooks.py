@@ -20,7 +20,8 @@ def test_the_report_outline_notebooks_exist():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_committed_without_outputs(path):
     nb = nbformat.read(path, as_version=4)
-    dirty = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and (cell.outputs or cell.execution_count)]
+    code = [(i, cell) for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    dirty = [i for i, cell in code if cell.outputs or cell.execution_count]
     assert not dirty, f"{path.name}: cells {dirty} have outputs; run `make strip`"
 
 
