@@ -1,0 +1,217 @@
+"""Datasets: roots and names, pairing, crops and augmentation, workers, downloads (local server), mini."""
+
+import functools
+import hashlib
+import http.server
+import io
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from srlib import cli, data
+from srlib.imresize import imresize
+from srlib.io import read_image, write_image
+
+
+@pytest.fixture
+def roots(tmp_path, monkeypatch):
+    first, second = tmp_path / "root1", tmp_path / "root2"
+    monkeypatch.setenv("SRLIB_DATA_DIR", f"{first}{__import__('os').pathsep}{second}")
+    return first, second
+
+
+def _write_set(folder: Path, sizes, scale=None, lr_folder=None, seed=0):
+    rng = np.random.default_rng(seed)
+    for i, (h, w) in enumerate(sizes):
+        hr = rng.random((h, w, 3)).astype(np.float32)
+        write_image(folder / f"{i + 1:04d}.png", hr)
+        if lr_folder is not None:
+            write_image(
+                lr_folder / f"{i + 1:04d}x{scale}.png", imresize(read_image(folder / f"{i + 1:04d}.png"), 1 / scale)
+            )
+
+
+def test_roots_and_resolution(roots, benchmarks_dir, monkeypatch):
+    first, second = roots
+    assert data.data_roots() == [first, second]
+    _write_set(second / "Set5" / "HR", [(8, 8)])
+    assert data.resolve_dataset("Set5") == second / "Set5" / "HR"
+    _write_set(first / "DIV2K" / "DIV2K_valid_HR", [(8, 8)])
+    assert data.resolve_dataset("DIV2K_valid") == first / "DIV2K" / "DIV2K_valid_HR"
+    assert data.resolve_dataset(second / "Set5") == second / "Set5" / "HR"  # a path: its HR/ subfolder
+    with pytest.raises(FileNotFoundError, match="srlib data fetch Urban100"):
+        data.resolve_dataset("Urban100")
+    monkeypatch.setenv("SRLIB_DATA_DIR", str(benchmarks_dir))
+    assert len(list(data.resolve_dataset("BSD100").iterdir())) >= 100
+
+
+def test_paired_folders_crops_align(tmp_path):
+    _write_set(tmp_path / "HR", [(64, 48), (48, 64)], scale=4, lr_folder=tmp_path / "LR")
+    ds = data.SRDataset(tmp_path / "HR", 4, patch_size=32, lr_dir=tmp_path / "LR", augment=True, seed=1)
+    assert len(ds) == 2
+    for i in range(len(ds)):
+        item = ds[i]
+        assert item["lr"].shape == (3, 8, 8) and item["hr"].shape == (3, 32, 32) and item["name"] == f"{i + 1:04d}"
+        # aligned: the LR patch is (close to) the bicubic downscale of the HR patch, away from the border
+        down = imresize(item["hr"], 1 / 4)
+        assert (down - item["lr"])[:, 2:-2, 2:-2].abs().max() < 0.02
+    whole = data.SRDataset(tmp_path / "HR", 4, lr_dir=tmp_path / "LR", augment=False)[0]
+    assert whole["hr"].shape == (3, 64, 48) and whole["lr"].shape == (3, 16, 12)
+
+
+def test_on_the_fly_degradations_and_determinism(tmp_path):
+    _write_set(tmp_path / "HR", [(40, 40)])
+    for name in ("bicubic", "fritsche_noise", "second_order"):
+        ds = data.SRDataset(tmp_path / "HR", 4, patch_size=24, degradation=name, repeat=3)
+        assert len(ds) == 3
+        a, b = ds[1], ds[1]
+        assert a["lr"].shape == (3, 6, 6) and a["hr"].shape == (3, 24, 24)
+        assert torch.equal(a["lr"], b["lr"]) and torch.equal(a["hr"], b["hr"])
+    ds = data.SRDataset(tmp_path / "HR", 4, patch_size=24, seed=0)
+    first = ds[0]["hr"]
+    ds.set_epoch(1)
+    assert not torch.equal(first, ds[0]["hr"])  # a new epoch, new crops
+    custom = data.SRDataset(tmp_path / "HR", 2, degradation=lambda hr, rng: hr[::2, ::2])
+    assert custom[0]["lr"].shape == (3, 20, 20)
+
+
+def test_augmentations_cover_the_dihedral_group(tmp_path):
+    _write_set(tmp_path / "HR", [(16, 16)])
+    ds = data.SRDataset(tmp_path / "HR", 4, patch_size=16, repeat=64, cache=True)
+    seen = {tuple(ds[i]["hr"][0, :2, :2].flatten().tolist()) for i in range(len(ds))}
+    assert len(seen) == 8
+
+
+def test_bad_inputs_are_named(tmp_path):
+    _write_set(tmp_path / "HR", [(32, 32)])
+    write_image(tmp_path / "LR" / "0001x4.png", np.zeros((7, 8, 3)))
+    with pytest.raises(ValueError, match=r"0001\.png.*0001x4\.png"):
+        data.SRDataset(tmp_path / "HR", 4, lr_dir=tmp_path / "LR")[0]
+    (tmp_path / "LR_empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no LR image for 0001.png"):
+        data.SRDataset(tmp_path / "HR", 4, lr_dir=tmp_path / "LR_empty")
+    write_image(tmp_path / "HR" / "0002.png", np.zeros((8, 40, 3)))
+    with pytest.warns(UserWarning, match="skipping 0002.png"):
+        assert len(data.SRDataset(tmp_path / "HR", 4, patch_size=16)) == 1
+    with pytest.raises(ValueError, match="no usable images"), pytest.warns(UserWarning):
+        data.SRDataset(tmp_path / "HR", 4, patch_size=64)
+
+
+def test_workers_and_distributed_sampler(tmp_path):
+    _write_set(tmp_path / "HR", [(40, 40)] * 4)
+    ds = data.SRDataset(tmp_path / "HR", 4, patch_size=16, repeat=2)
+    single = [b["lr"] for b in DataLoader(ds, batch_size=4)]
+    multi = [b["lr"] for b in DataLoader(ds, batch_size=4, num_workers=2)]
+    assert all(torch.equal(a, b) for a, b in zip(single, multi, strict=True))
+    halves = [list(DistributedSampler(ds, num_replicas=2, rank=r, shuffle=False)) for r in (0, 1)]
+    assert sorted(halves[0] + halves[1]) == list(range(8))
+
+
+# --- downloads against a local server ----------------------------------------------------------------
+
+
+class _RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files with HTTP Range support (the standard handler ignores Range)."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            return self.send_error(404)
+        body = path.read_bytes()
+        start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        self.wfile.write(body[start:])
+
+
+@pytest.fixture
+def server(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    handler = functools.partial(_RangeHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield site, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def _zip_of_images(n=2) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for i in range(n):
+            png = io.BytesIO()
+            from PIL import Image
+
+            Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(png, format="PNG")
+            z.writestr(f"Tiny_HR/{i:04d}.png", png.getvalue())
+    return buffer.getvalue()
+
+
+def test_fetch_resume_and_checksum(tmp_path, server, monkeypatch):
+    site, base = server
+    archive = _zip_of_images()
+    (site / "tiny.zip").write_bytes(archive)
+    sha = hashlib.sha256(archive).hexdigest()
+    monkeypatch.setitem(
+        data.DATASETS,
+        "Tiny",
+        data.Known("Tiny/HR", files=((f"{base}/tiny.zip", sha, None),), moves={"Tiny_HR": "Tiny/HR"}),
+    )
+    root = tmp_path / "root"
+    part = root / "downloads" / "tiny.zip.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(archive[:100])  # an interrupted download: the rest comes with a Range request
+    hr = data.fetch("Tiny", root)
+    assert hr == root / "Tiny" / "HR" and len(list(hr.iterdir())) == 2
+    assert (root / "downloads" / "tiny.zip").read_bytes() == archive
+
+    monkeypatch.setitem(data.DATASETS, "Bad", data.Known("Bad/HR", files=((f"{base}/tiny.zip", "0" * 64, None),)))
+    with pytest.raises(RuntimeError, match="wrong sha256"):
+        data.fetch("Bad", tmp_path / "other")
+
+
+def test_fetch_offline_fails_fast_naming_url(tmp_path, monkeypatch):
+    url = "http://127.0.0.1:9/nowhere/big.zip"  # port 9 (discard): connection refused at once
+    monkeypatch.setitem(data.DATASETS, "Gone", data.Known("Gone/HR", files=((url, None, None),)))
+    with pytest.raises(RuntimeError, match=r"nowhere/big\.zip.*put it at .*downloads"):
+        data.fetch("Gone", tmp_path, timeout=2)
+    with pytest.raises(RuntimeError, match="registration"):
+        data.fetch("NTIRE2020_Track1", tmp_path)
+
+
+# --- the embedded mini set and the CLI -----------------------------------------------------------------
+
+
+def test_build_mini_is_deterministic(tmp_path, monkeypatch):
+    small = {
+        "train": {"chelsea": data.MINI_SOURCES["train"]["chelsea"]},
+        "valid": {"coffee": data.MINI_SOURCES["valid"]["coffee"]},
+    }
+    monkeypatch.setattr(data, "MINI_SOURCES", small)
+    a, b = data.build_mini(tmp_path / "a", max_side=96), data.build_mini(tmp_path / "b", max_side=96)
+    files = sorted(p.relative_to(a) for p in a.rglob("*.png"))
+    assert len(files) == 2 * 6  # HR, LR x2/x3/x4, track1 x4, realesrgan x4
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    hr = read_image(a / "train" / "HR" / "chelsea.png")
+    assert hr.shape[0] % 12 == 0 and hr.shape[1] % 12 == 0 and max(hr.shape) <= 96
+    assert read_image(a / "train" / "LR_bicubic" / "X4" / "chelseax4.png").shape[0] == hr.shape[0] // 4
+    ds = data.SRDataset(a / "train" / "HR", 4, lr_dir=a / "train" / "LR_track1" / "X4", patch_size=48)
+    assert ds[0]["lr"].shape == (3, 12, 12)
+
+
+def test_cli(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SRLIB_DATA_DIR", str(tmp_path))
+    assert cli.main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "DIV2K_train" in out and "missing" in out
+    assert cli.main(["data", "fetch", "NTIRE2020_Track1"]) == 2
+    assert "registration" in capsys.readouterr().err

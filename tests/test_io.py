@@ -1,0 +1,80 @@
+"""Image I/O: odd modes converted with a warning, bad files named, 16 bits kept, tensors round-trip."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srlib.io import list_images, load_image, read_image, to_numpy, to_tensor, write_image
+
+
+def test_rgb_png_round_trip(tmp_path):
+    x = np.random.default_rng(0).random((9, 7, 3)).astype(np.float32)
+    write_image(tmp_path / "a.png", x)
+    y = read_image(tmp_path / "a.png")
+    assert y.shape == (9, 7, 3) and y.dtype == np.float32
+    np.testing.assert_allclose(y, np.round(x * 255) / 255, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "mode, channels, message",
+    [("L", 1, "grayscale"), ("RGBA", 4, "alpha"), ("P", 3, None), ("LA", 4, "alpha"), ("1", 1, "grayscale")],
+)
+def test_odd_modes_become_rgb_with_one_warning(tmp_path, mode, channels, message):
+    base = Image.fromarray((np.random.default_rng(1).random((6, 5, 3)) * 255).astype(np.uint8))
+    base.convert(mode).save(tmp_path / "odd.png")
+    with pytest.warns(UserWarning, match=message) if message else _no_warning():
+        x = read_image(tmp_path / "odd.png")
+    assert x.shape == (6, 5, 3) and 0 <= x.min() and x.max() <= 1
+    assert read_image(tmp_path / "odd.png", mode="keep").shape[2] == channels
+
+
+class _no_warning:
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("error")
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16_bit_stays_16_bit(tmp_path, channels, suffix):
+    x = np.random.default_rng(2).random((5, 6, channels)).astype(np.float32)
+    path = write_image(tmp_path / f"deep{suffix}", x, bit_depth=16)
+    y, depth = load_image(path)
+    assert depth == 16 and y.shape == (5, 6, channels)
+    np.testing.assert_allclose(y, np.round(x * 65535) / 65535, atol=1e-7)
+    with pytest.warns(UserWarning, match="16-bit"):
+        assert read_image(path).shape == (5, 6, 3)
+
+
+def test_bad_files_are_named(tmp_path):
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(ValueError, match="notes.png"):
+        read_image(tmp_path / "notes.png")
+    write_image(tmp_path / "cut.png", np.random.default_rng(3).random((64, 64, 3)))
+    data = (tmp_path / "cut.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="cut.png"):
+        read_image(tmp_path / "cut.png")
+    with pytest.raises(FileNotFoundError):
+        read_image(tmp_path / "missing.png")
+
+
+def test_list_images_filters_and_sorts(tmp_path):
+    for name in ("b.PNG", "a.jpg", "c.webp", "notes.txt", "d.tiff"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in list_images(tmp_path)] == ["a.jpg", "b.PNG", "c.webp", "d.tiff"]
+
+
+def test_tensor_conversions():
+    x = np.random.default_rng(4).random((4, 5, 3)).astype(np.float32)
+    t = to_tensor(x)
+    assert t.shape == (1, 3, 4, 5) and t.dtype == torch.float32
+    np.testing.assert_array_equal(to_numpy(t), x)
+    assert to_numpy(torch.full((3, 2, 2), 1.5)).max() == 1.0
