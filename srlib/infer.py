@@ -53,6 +53,7 @@ def upscale(
     channels_last: bool = False,
     alpha: str = "bicubic",
     blend: str = "crop",
+    progress: bool = False,
 ):
     """Upscale one image (or a torch batch) with ``model``; returns the same kind, clipped to [0, 1].
 
@@ -65,6 +66,7 @@ def upscale(
     precision: "fp32", or "fp16" / "bf16" autocast on CUDA. ``channels_last``: NHWC memory format,
         often faster with CUDA autocast.
     alpha: "bicubic" (MATLAB-style) or "model" for the alpha channel. blend: "crop" or "feather".
+    progress: a tqdm bar over the tiles (on stderr).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -90,12 +92,13 @@ def upscale(
             scale = _model_scale(model, scale, device)
             forward = _make_forward(model, device, PRECISIONS[precision], channels_last, ensemble)
             outs = [
-                _upscale_channels(forward, x[i : i + 1], model, scale, tile, tile_pad, alpha, blend)
+                _upscale_channels(forward, x[i : i + 1], model, scale, tile, tile_pad, alpha, blend, progress)
                 for i in range(x.shape[0])
             ]
+            out = (outs[0] if len(outs) == 1 else torch.cat(outs)).clamp_(0, 1)
     finally:
         model.train(was_training)
-    return restore(torch.cat(outs).clamp_(0, 1))
+    return restore(out)
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -174,7 +177,7 @@ def _to_batch(image) -> tuple[torch.Tensor, Callable[[torch.Tensor], object]]:
     return x, restore
 
 
-def _upscale_channels(forward, x, model, scale, tile, tile_pad, alpha, blend) -> torch.Tensor:
+def _upscale_channels(forward, x, model, scale, tile, tile_pad, alpha, blend, progress=False) -> torch.Tensor:
     """Route (1, C, H, W) through the model by channel layout: grey, grey + alpha, RGB or RGBA."""
     c = x.shape[1]
     if c not in (1, 2, 3, 4):
@@ -185,9 +188,9 @@ def _upscale_channels(forward, x, model, scale, tile, tile_pad, alpha, blend) ->
     def color(t: torch.Tensor) -> torch.Tensor:
         k = t.shape[1]
         if model_ch is None or model_ch == k:
-            return _tiled(forward, t, scale, tile, tile_pad, blend, multiple)
+            return _tiled(forward, t, scale, tile, tile_pad, blend, multiple, progress)
         if model_ch == 3 and k == 1:  # grey through an RGB model, back as the mean of R, G, B
-            rgb = _tiled(forward, t.expand(-1, 3, -1, -1), scale, tile, tile_pad, blend, multiple)
+            rgb = _tiled(forward, t.expand(-1, 3, -1, -1), scale, tile, tile_pad, blend, multiple, progress)
             return rgb.mean(dim=1, keepdim=True)
         if model_ch == 1:  # a one-channel model on colour: each channel on its own
             return torch.cat([color(t[:, i : i + 1]) for i in range(k)], dim=1)
@@ -278,7 +281,7 @@ def _ramp(length: int, fade_in: bool, fade_out: bool, overlap: int) -> torch.Ten
     return w
 
 
-def _tiled(forward, x: torch.Tensor, scale: int, tile, pad: int, blend: str, multiple: int) -> torch.Tensor:
+def _tiled(forward, x, scale: int, tile, pad: int, blend: str, multiple: int, progress: bool = False) -> torch.Tensor:
     """Run ``forward`` over (1, C, H, W) tile by tile and assemble the (1, C', sH, sW) output on the CPU."""
     _, _, h0, w0 = x.shape
     if (h0 % multiple) or (w0 % multiple):  # pad to the model's multiple (edge pixels), crop after
@@ -291,25 +294,27 @@ def _tiled(forward, x: torch.Tensor, scale: int, tile, pad: int, blend: str, mul
     feather = blend == "feather" and pad > 0
     s = scale
     out = weights = None
-    for y0, y1, py0, py1 in _windows(h, tile, pad):
-        for x0, x1, px0, px1 in _windows(w, tile, pad):
-            y = forward(x[..., py0:py1, px0:px1])  # (1, C', s*(py1-py0), s*(px1-px0))
-            if y.shape[-2:] != (s * (py1 - py0), s * (px1 - px0)):
-                raise RuntimeError(
-                    f"the model turned a {py1 - py0}x{px1 - px0} tile into {tuple(y.shape[-2:])}, not x{s}"
-                )
-            if out is None:
-                out = torch.zeros(1, y.shape[1], s * h, s * w)
-                weights = torch.zeros(1, 1, s * h, s * w) if feather else None
-            if feather:  # keep the padded output, cross-faded with the neighbours over the overlap
-                wy = _ramp(y.shape[-2], py0 > 0, py1 < h, 2 * pad * s)
-                wx = _ramp(y.shape[-1], px0 > 0, px1 < w, 2 * pad * s)
-                wmap = wy[:, None] * wx[None, :]
-                out[..., s * py0 : s * py1, s * px0 : s * px1] += y * wmap
-                weights[..., s * py0 : s * py1, s * px0 : s * px1] += wmap
-            else:  # crop the padding away: keep the tile's own pixels only
-                oy, ox = s * (y0 - py0), s * (x0 - px0)
-                out[..., s * y0 : s * y1, s * x0 : s * x1] = y[..., oy : oy + s * (y1 - y0), ox : ox + s * (x1 - x0)]
+    grid = [(wy, wx) for wy in _windows(h, tile, pad) for wx in _windows(w, tile, pad)]
+    if progress and len(grid) > 1:
+        from tqdm import tqdm
+
+        grid = tqdm(grid, desc="tiles", unit="tile", leave=False)
+    for (y0, y1, py0, py1), (x0, x1, px0, px1) in grid:
+        y = forward(x[..., py0:py1, px0:px1])  # (1, C', s*(py1-py0), s*(px1-px0))
+        if y.shape[-2:] != (s * (py1 - py0), s * (px1 - px0)):
+            raise RuntimeError(f"the model turned a {py1 - py0}x{px1 - px0} tile into {tuple(y.shape[-2:])}, not x{s}")
+        if out is None:
+            out = torch.zeros(1, y.shape[1], s * h, s * w)
+            weights = torch.zeros(1, 1, s * h, s * w) if feather else None
+        if feather:  # keep the padded output, cross-faded with the neighbours over the overlap
+            wy = _ramp(y.shape[-2], py0 > 0, py1 < h, 2 * pad * s)
+            wx = _ramp(y.shape[-1], px0 > 0, px1 < w, 2 * pad * s)
+            wmap = wy[:, None] * wx[None, :]
+            out[..., s * py0 : s * py1, s * px0 : s * px1] += y * wmap
+            weights[..., s * py0 : s * py1, s * px0 : s * px1] += wmap
+        else:  # crop the padding away: keep the tile's own pixels only
+            oy, ox = s * (y0 - py0), s * (x0 - px0)
+            out[..., s * y0 : s * y1, s * x0 : s * x1] = y[..., oy : oy + s * (y1 - y0), ox : ox + s * (x1 - x0)]
     if feather:
         out /= weights
     return out[..., : s * h0, : s * w0]
@@ -473,6 +478,7 @@ def _cli_upscale(args) -> int:
             device=device,
             precision=args.precision,
             alpha=args.alpha,
+            progress=True,
         )
         target.parent.mkdir(parents=True, exist_ok=True)
         write_image(target, sr, bit_depth=bit_depth)

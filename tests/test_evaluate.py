@@ -1,0 +1,102 @@
+"""srlib.evaluate: the published bicubic figure, LR folders, CSV/JSON output, the LPIPS note."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from srlib import cli, evaluate
+from srlib.imresize import imresize
+from srlib.io import write_image
+
+
+@pytest.fixture
+def hr_folder(tmp_path):
+    """Three small smooth images (one grayscale), sizes not multiples of 4."""
+    folder = tmp_path / "HR"
+    rng = np.random.default_rng(0)
+    for name, channels in (("0001", 3), ("0002", 3), ("0003", 1)):
+        small = rng.random((9, 10, channels))
+        write_image(folder / f"{name}.png", imresize(small, output_shape=(50, 43)).clip(0, 1))
+    return folder
+
+
+def test_bicubic_set5_gives_the_published_figure(benchmarks_dir, capsys):
+    """Acceptance (issue 3 / 6): srlib evaluate --model bicubic --data Set5 --scale 4 --json."""
+    argv = ["evaluate", "--model", "bicubic", "--data", str(benchmarks_dir / "Set5" / "HR"), "--scale", "4", "--json"]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert len(result["images"]) == 5 and result["dataset"] == "Set5"
+    assert result["mean"]["psnr_y"] == pytest.approx(28.42, abs=0.02)
+    assert result["mean"]["ssim_y"] == pytest.approx(0.8104, abs=0.001)
+    assert result["mean"]["psnr_rgb"] < result["mean"]["psnr_y"] - 1  # RGB is well below Y
+    # the original report's progress line, with running means
+    assert "[converting LR images to SR images] PSNR: 28.4" in captured.err
+    assert any(n.startswith("LPIPS") for n in result["notes"])
+
+
+def test_lr_folder_gives_the_same_numbers_as_bicubic(hr_folder, tmp_path):
+    from srlib.imresize import modcrop
+    from srlib.io import load_image
+
+    lr_folder = tmp_path / "LR"
+    for path in sorted(hr_folder.iterdir()):
+        hr, _ = load_image(path)
+        write_image(lr_folder / f"{path.stem}x4.png", imresize(modcrop(hr, 4), 1 / 4))  # DIV2K naming
+    made = evaluate.evaluate("bicubic", hr_folder, progress=False, lpips=False)
+    given = evaluate.evaluate("bicubic", hr_folder, lr=lr_folder, progress=False, lpips=False)
+    assert given["mean"] == pytest.approx(made["mean"], abs=1e-9)
+    assert [r["image"] for r in given["images"]] == ["0001.png", "0002.png", "0003.png"]
+    write_image(lr_folder / "0002x4.png", np.zeros((5, 5, 3)))
+    with pytest.raises(ValueError, match="0002x4.png.*0002.png"):
+        evaluate.evaluate("bicubic", hr_folder, lr=lr_folder, progress=False, lpips=False)
+
+
+def test_csv_rows_and_mean(hr_folder, tmp_path):
+    out = tmp_path / "results" / "metrics.csv"
+    result = evaluate.evaluate("bicubic", hr_folder, out_csv=out, progress=False, lpips=False, crop_border=0)
+    rows = list(csv.DictReader(open(out)))
+    assert [r["image"] for r in rows] == ["0001.png", "0002.png", "0003.png", "MEAN"]
+    assert rows[0]["model"] == "bicubic" and rows[0]["dataset"] == tmp_path.name and rows[0]["scale"] == "4"
+    assert float(rows[-1]["psnr_y"]) == pytest.approx(result["mean"]["psnr_y"])
+    assert result["crop_border"] == 0
+
+
+def test_lpips_skipped_visibly_or_required(hr_folder, monkeypatch):
+    monkeypatch.setattr(evaluate, "lpips_status", lambda: (False, "LPIPS skipped: no weights here"))
+    result = evaluate.evaluate("bicubic", hr_folder, progress=False)
+    assert "lpips" not in result["mean"] and "LPIPS skipped: no weights here" in result["notes"]
+    assert "note: LPIPS skipped" in evaluate.format_table(result)
+    with pytest.raises(RuntimeError, match="LPIPS skipped"):
+        evaluate.evaluate("bicubic", hr_folder, progress=False, lpips=True)
+
+
+def test_lpips_column_when_available(hr_folder, monkeypatch):
+    monkeypatch.setattr(evaluate, "lpips_status", lambda: (True, "LPIPS: stand-in"))
+    monkeypatch.setattr(evaluate, "load_lpips", lambda device: lambda sr, hr: float(np.abs(sr - hr).mean()))
+    result = evaluate.evaluate("bicubic", hr_folder, progress=False, max_images=2)
+    assert len(result["images"]) == 2 and 0 < result["mean"]["lpips"] < 0.5
+    assert "LPIPS" in evaluate.format_table(result).splitlines()[1]
+
+
+def test_custom_degradation_and_bad_names(hr_folder):
+    nearest = lambda hr: hr[::4, ::4]  # noqa: E731
+    result = evaluate.evaluate("bicubic", hr_folder, degradation=nearest, progress=False, lpips=False)
+    bicubic = evaluate.evaluate("bicubic", hr_folder, progress=False, lpips=False)
+    assert result["degradation"] == "<lambda>" and result["mean"]["psnr_y"] < bicubic["mean"]["psnr_y"]
+    with pytest.raises(ValueError, match="degradation"):
+        evaluate.evaluate("bicubic", hr_folder, degradation="jpeg", progress=False)
+    with pytest.raises(ValueError, match="random weights"):
+        evaluate.evaluate("edsr", hr_folder, progress=False)
+
+
+def test_cli_table_and_csv(hr_folder, tmp_path, capsys):
+    out = tmp_path / "m.csv"
+    argv = ["evaluate", "--model", "bicubic", "--data", str(hr_folder), "--csv", str(out), "--no-progress"]
+    assert cli.main(argv) == 0
+    text = capsys.readouterr().out
+    assert "PSNR-Y" in text and "mean" in text and "note: LPIPS" in text and out.is_file()
