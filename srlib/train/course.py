@@ -1,0 +1,165 @@
+"""Export a course run: its best weights (float16) to ``data/weights/NAME.safetensors`` and a model card.
+
+    python -m srlib.train.course export edsr_course edsr_x4_course --out runs/course
+
+The card holds the exact config, the data, steps, wall time, machine, and Set5 / Set14 / BSD100 Y-PSNR /
+SSIM of the exported (float16) weights, measured with srlib's metrics on MATLAB-bicubic LR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+from srlib.train.checkpoint import save_generator
+from srlib.train.config import PRESETS, run_name, to_dict
+from srlib.train.log import plot_curves, read_log
+from srlib.utils import PROJECT_ROOT
+
+BENCHMARKS = ("Set5", "Set14", "BSD100")
+WEIGHTS_DIR = PROJECT_ROOT / "data" / "weights"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} torch thread(s) per run, torch {torch.__version__}"
+
+
+@torch.no_grad()
+def evaluate_sets(model, scale: int, sets=BENCHMARKS) -> dict[str, tuple[float, float]]:
+    """Mean Y-PSNR / SSIM (crop = scale) of ``model`` on each benchmark's MATLAB-bicubic LR."""
+    from srlib.data import SRDataset
+    from srlib.train.loop import validate
+
+    out = {}
+    for name in sets:
+        dataset = SRDataset(name, scale, patch_size=None, augment=False, cache=False)
+        out[name] = validate(model, dataset, scale, torch.device("cpu"))
+    return out
+
+
+def _card(name: str, preset: str, run_dir: Path, weights: Path, scores: dict, bicubic: dict) -> str:
+    cfg = PRESETS[preset]
+    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
+    meta = json.loads((run_dir / "best_meta.json").read_text()) if (run_dir / "best_meta.json").is_file() else {}
+    rows = read_log(run_dir / "log.csv")
+    last = rows[-1] if rows else {}
+    wall = summary.get("wall_s") or float(last.get("elapsed_s") or 0)
+    perceptual = meta.get("perceptual", "nopercep")
+    gan_note = ""
+    if cfg.mode != "psnr":
+        gan_note = (
+            f"\n**Perceptual term: `{perceptual}`.** ImageNet VGG19 weights were not available offline where this "
+            "was trained, so the perceptual loss used a *random-weight* VGG19 (features without ImageNet "
+            "meaning) instead of the paper's; the adversarial and pixel terms are as published. Treat this as a "
+            "short GAN fine-tune for teaching, not a reproduction of the paper's perceptual quality.\n"
+        )
+    lines = [
+        f"# {name} ({run_name(cfg, perceptual if cfg.mode != 'psnr' else None)})",
+        "",
+        f"Trained by `srlib.train` with preset `{preset}` (`scripts/train_course_checkpoints.sh "
+        f"{preset.removesuffix('_course')}` reproduces it). A small course model, x4, MATLAB-bicubic degradation.",
+        gan_note,
+        "| set | Y-PSNR (dB) | SSIM | bicubic Y-PSNR / SSIM |",
+        "|---|---|---|---|",
+    ]
+    for set_name, (p, s) in scores.items():
+        lines.append(f"| {set_name} | {p:.2f} | {s:.4f} | {bicubic[set_name][0]:.2f} / {bicubic[set_name][1]:.4f} |")
+    lines += [
+        "",
+        "Measured on the exported float16 weights by srlib's metrics (Y channel, BT.601, crop 4, SR clamped and "
+        "quantised to 8 bits, LR by `srlib.imresize` from the modcropped HR).",
+        "",
+        f"- weights: `{weights.relative_to(PROJECT_ROOT)}` (float16 safetensors, "
+        f"{weights.stat().st_size / 1e6:.2f} MB); load with `srlib.weights.load_model(path)`",
+        f"- architecture: `{cfg.model}` {json.dumps(cfg.model_kwargs)}, scale {cfg.scale}",
+        f"- data: {' + '.join(cfg.train_sets)} HR images (../shared/data/train; disjoint from the benchmarks), "
+        f"random {cfg.patch_size}x{cfg.patch_size} HR patches, flips/rotations, LR by MATLAB bicubic on the fly",
+        f"- monitor set: {cfg.val_set} (validation every {cfg.val_every} steps chose the kept weights, so the "
+        f"{cfg.val_set} number is slightly optimistic)",
+        f"- steps: kept weights from step {meta.get('step', '?')} of {summary.get('step', last.get('step', '?'))} "
+        f"run (config total {cfg.total_steps}), batch {cfg.batch_size}",
+        f"- wall time: {wall / 60:.1f} min on {machine()}; shared with other jobs at nice 10, so throughput "
+        f"({float(last.get('patches_per_s') or 0):.1f} HR patches/s at the end) is not a benchmark",
+        f"- init: {cfg.init_from or 'random'}",
+        "",
+        "Config (`srlib train CONFIG.yaml`):",
+        "",
+        "```yaml",
+        yaml.safe_dump(to_dict(cfg), sort_keys=False).strip(),
+        "```",
+        "",
+        f"Curves: `{name}_curves.png` beside this card.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def export(preset: str, name: str, out_root: str = "runs/course", weights_dir: Path = WEIGHTS_DIR) -> Path:
+    from srlib.weights import load_model
+
+    cfg = PRESETS[preset]
+    candidates = sorted(
+        Path(out_root).glob(run_name(cfg, "*").replace("*", "*") if cfg.mode != "psnr" else run_name(cfg))
+    )
+    if not candidates:
+        raise FileNotFoundError(f"no run of {preset} under {out_root} (train it first)")
+    run_dir = candidates[-1]
+    best = run_dir / "best.safetensors"
+    model = load_model(best)
+    from safetensors import safe_open
+
+    with safe_open(str(best), "pt") as f:
+        meta = dict(f.metadata() or {})
+    (run_dir / "best_meta.json").write_text(
+        json.dumps({k: meta[k] for k in ("step", "perceptual", "val_psnr") if k in meta})
+    )
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    weights = save_generator(
+        model,
+        weights_dir / f"{name}.safetensors",
+        {k: meta[k] for k in ("run", "step", "perceptual", "config") if k in meta},
+        half=True,
+    )
+    exported = load_model(weights)
+    scores = evaluate_sets(exported, cfg.scale)
+    from srlib.models import build_model
+
+    bicubic = evaluate_sets(build_model("bicubic", scale=cfg.scale), cfg.scale)
+    card = weights_dir / f"{name}.md"
+    card.write_text(_card(name, preset, run_dir, weights, scores, bicubic))
+    fig = plot_curves(run_dir / "log.csv", title=f"{name}: {run_dir.name} (srlib.train, shared CPU)")
+    fig.savefig(weights_dir / f"{name}_curves.png", dpi=80)
+    (weights_dir / f"{name}.json").write_text(
+        json.dumps({k: {"psnr": v[0], "ssim": v[1]} for k, v in scores.items()}, indent=1)
+    )
+    print(card.read_text())
+    return card
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m srlib.train.course")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("export", help="export a course run's best weights and write its model card")
+    p.add_argument("preset", choices=[k for k in PRESETS if k.endswith("_course")])
+    p.add_argument("name", help="file stem under data/weights/, e.g. edsr_x4_course")
+    p.add_argument("--out", default="runs/course", help="the runs' root folder")
+    args = parser.parse_args(argv)
+    export(args.preset, args.name, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
