@@ -1,0 +1,553 @@
+"""The benchmark table: this machine's ceilings, then every hot path measured against them.
+
+``srlib bench`` (``make bench``) prints one table per section and appends it, with the machine, the
+versions, the load, the date and the command, to the run log at the end of BENCHMARKS.md:
+
+- ``ceilings``: float32 matmul GFLOP/s and a 64->64 3x3 convolution's GFLOP/s (NCHW and channels_last,
+  the best is the ceiling), as RRDBNet's trunk computes it;
+- ``models``: each family at x4 on a 128x128 LR input, batch 1: wall time, GFLOP/s from
+  ``srlib.models.count_flops``, ratio to the conv ceiling measured in the same process just before and
+  after, peak resident memory. Each row runs in a fresh subprocess so ``ru_maxrss`` is its own;
+- ``tiling``: the LR of a 2040x1404 DIV2K image (510x351) through RRDBNet x4, untiled and through
+  ``srlib.infer.upscale`` with tiles: time, overhead, peak memory;
+- ``train``: one training step per preset (``srlib.train`` presets, ``Step``): HR patches per second;
+- ``metrics``: PSNR+SSIM on Y over DIV2K-size pairs, srlib against scikit-image on the same Y images;
+- ``data``: patches per second from ``srlib.data.SRDataset`` with 2 workers (bicubic, second order).
+
+Timings are wall-clock, the best of ``repeat`` runs after one warm-up. ``--quick`` shrinks every size so
+the whole command takes seconds (the tests use it); its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SECTIONS = ("ceilings", "models", "tiling", "train", "metrics", "data")
+RUN_LOG = "### Run log (appended by `srlib bench`)"
+DIV2K_HR = (1404, 2040)  # (H, W) of a typical DIV2K image; its x4 LR is 351x510
+
+# Sizes per mode. Full: what the issue asks for. Quick: seconds, for the tests.
+SIZES = {
+    "full": dict(
+        matmul=2048,
+        conv_sizes=(128, 256),
+        lr=128,
+        repeat=3,
+        models=[
+            ("edsr_baseline", {}, "eager"),
+            ("edsr_baseline", {}, "fast"),
+            ("edsr", {}, "fast"),
+            ("srresnet", {}, "eager"),
+            ("srresnet", {}, "fast"),
+            ("msrresnet", {}, "eager"),
+            ("msrresnet", {}, "fast"),
+            ("rrdbnet", {}, "eager"),
+            ("rrdbnet", {}, "channels_last"),
+            ("rrdbnet", {}, "fast"),
+            ("rrdbnet", {}, "fast+malloc"),
+        ],
+        tiling=dict(model={}, hr=DIV2K_HR, tiles=[(None, 0), (256, 16), (128, 16)]),
+        train_presets=[
+            "edsr_quick",
+            "srresnet_quick",
+            "srgan_quick",
+            "rrdb_psnr_quick",
+            "esrgan_quick",
+            "edsr_baseline_paper",
+            "srresnet_paper",
+            "srgan_paper",
+            "rrdb_psnr_paper",
+            "esrgan_paper",
+        ],
+        metric_pairs=100,
+        metric_hr=DIV2K_HR,
+        data_patches=256,
+    ),
+    "quick": dict(
+        matmul=256,
+        conv_sizes=(32,),
+        lr=16,
+        repeat=1,
+        models=[
+            ("rrdbnet", dict(num_block=1, num_feat=16, num_grow_ch=8), "eager"),
+            ("rrdbnet", dict(num_block=1, num_feat=16, num_grow_ch=8), "fast"),
+        ],
+        tiling=dict(model=dict(num_block=1, num_feat=16, num_grow_ch=8), hr=(64, 96), tiles=[(None, 0), (16, 4)]),
+        train_presets=["rrdb_psnr_quick"],
+        metric_pairs=2,
+        metric_hr=(64, 64),
+        data_patches=8,
+    ),
+}
+MALLOC_ENV = {  # glibc: keep freed large blocks for reuse instead of unmapping them (no page faults)
+    "MALLOC_MMAP_THRESHOLD_": str(2**31 - 1),
+    "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1),
+}
+
+
+# ---------------------------------------------------------------------------------------------------
+# timing and machine facts
+
+
+def best_time(fn, repeat: int = 3, warmup: int = 1) -> float:
+    """Best seconds of ``repeat`` calls after ``warmup`` calls (the least disturbed run).
+
+    Wall clock, or with ``SRLIB_BENCH_CLOCK=cpu`` (``--clock cpu``) this process's CPU time: on a shared,
+    loaded machine that leaves out the time other processes held the cores, but it only equals the
+    compute time with one thread (``--threads 1``; idle OpenMP threads spin and count).
+    """
+    clock = time.process_time if os.environ.get("SRLIB_BENCH_CLOCK") == "cpu" else time.perf_counter
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = clock()
+        fn()
+        times.append(clock() - start)
+    return min(times)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, MB (Linux reports KB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict:
+    import psutil
+
+    return dict(
+        cpu=_cpu_model(),
+        cores=os.cpu_count(),
+        threads=torch.get_num_threads(),
+        memory_gb=round(psutil.virtual_memory().total / 2**30, 1),
+        load=" ".join(f"{x:.2f}" for x in os.getloadavg()),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        numpy=np.__version__,
+        mkldnn=torch.backends.mkldnn.is_available(),
+        mkl=torch.backends.mkl.is_available(),
+        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# ceilings
+
+
+@torch.inference_mode()
+def matmul_gflops(n: int, repeat: int = 3) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / best_time(lambda: a @ b, repeat) / 1e9
+
+
+@torch.inference_mode()
+def conv_gflops(size: int, channels_last: bool, channels: int = 64, repeat: int = 5) -> float:
+    """A ``channels -> channels`` 3x3 conv on a (1, C, size, size) input, like RRDBNet's trunk."""
+    conv = torch.nn.Conv2d(channels, channels, 3, 1, 1).eval()
+    x = torch.randn(1, channels, size, size)
+    if channels_last:
+        conv, x = conv.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    flops = 2 * channels * channels * 9 * size * size
+    return flops / best_time(lambda: conv(x), repeat) / 1e9
+
+
+def conv_ceiling(sizes=(128,), repeat: int = 5) -> float:
+    """The best GFLOP/s of the 3x3 conv over the sizes and both memory formats."""
+    return max(conv_gflops(s, cl, repeat=repeat) for s in sizes for cl in (False, True))
+
+
+def bench_ceilings(cfg: dict) -> list[dict]:
+    rows = [dict(what=f"matmul {cfg['matmul']}^3 fp32", gflops=matmul_gflops(cfg["matmul"], cfg["repeat"] + 2))]
+    for size in cfg["conv_sizes"]:
+        for cl in (False, True):
+            layout = "channels_last" if cl else "NCHW"
+            rows.append(dict(what=f"conv3x3 64->64 {size}x{size} {layout}", gflops=conv_gflops(size, cl)))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------
+# subprocess rows (fresh process: peak memory is the row's own)
+
+
+def _run_child(job: dict, env: dict | None = None) -> dict:
+    code = "import sys, srlib.bench as b; b._child(sys.argv[1])"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(job)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return dict(error=tail[0][:200])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _child(job_json: str) -> None:
+    job = json.loads(job_json)
+    if job.get("threads"):
+        torch.set_num_threads(job["threads"])
+    result = dict(rss_start_mb=peak_rss_mb())
+    result.update(_JOBS[job["kind"]](job))
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result))
+
+
+def _prepare_model(name: str, overrides: dict, variant: str):
+    from srlib.models import build_model
+    from srlib.models.fast import optimize_for_inference
+
+    model = build_model(name, scale=4, **overrides).eval()
+    if variant == "channels_last":
+        return model.to(memory_format=torch.channels_last), True
+    if variant.startswith("fast"):
+        return optimize_for_inference(model), True
+    return model, False
+
+
+def _job_model(job: dict) -> dict:
+    """One model at x4 on an LR square: time, GFLOP/s, ratio to the conv ceiling measured around it."""
+    from srlib.models import build_model, count_flops
+
+    size = job["lr"]
+    flops = count_flops(build_model(job["name"], scale=4, **job["overrides"]), (size, size))
+    model, channels_last = _prepare_model(job["name"], job["overrides"], job["variant"])
+    x = torch.rand(1, 3, size, size)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    ceiling_before = conv_ceiling(job["conv_sizes"])
+    with torch.inference_mode():
+        seconds = best_time(lambda: model(x), job["repeat"])
+    ceiling_after = conv_ceiling(job["conv_sizes"])
+    ceiling = max(ceiling_before, ceiling_after)
+    gflops = flops / seconds / 1e9
+    return dict(seconds=seconds, gflop=flops / 1e9, gflops=gflops, ceiling=ceiling, ratio=gflops / ceiling)
+
+
+def _job_tiling(job: dict) -> dict:
+    """RRDBNet x4 (fast path) on the LR of a DIV2K-size image, untiled or through ``srlib.infer.upscale``."""
+    from srlib.infer import upscale
+
+    model, _ = _prepare_model("rrdbnet", job["model"], "fast")
+    h, w = job["hr"]
+    lr = torch.rand(1, 3, h // 4, w // 4)
+    start = time.perf_counter()
+    if job["tile"] is None:
+        out = model(lr)
+    else:
+        out = upscale(model, lr, scale=4, tile=job["tile"], tile_pad=job["pad"])
+    seconds = time.perf_counter() - start
+    if tuple(out.shape[-2:]) != (h, w):
+        raise RuntimeError(f"expected a {h}x{w} output, got {tuple(out.shape)}")
+    np.save(job["out"], out[0, :, :64, :64].float().numpy())  # a corner for the tiled-vs-untiled diff
+    return dict(seconds=seconds)
+
+
+_JOBS = {"model": _job_model, "tiling": _job_tiling}
+
+
+def bench_models(cfg: dict) -> list[dict]:
+    rows = []
+    for name, overrides, variant in cfg["models"]:
+        job = dict(
+            kind="model",
+            name=name,
+            overrides=overrides,
+            variant=variant,
+            lr=cfg["lr"],
+            repeat=cfg["repeat"],
+            conv_sizes=[cfg["lr"]],
+        )
+        env = MALLOC_ENV if variant.endswith("+malloc") else None
+        rows.append(dict(model=name, variant=variant, **_run_child(job, env)))
+    return rows
+
+
+def bench_tiling(cfg: dict, tmp: Path) -> list[dict]:
+    spec = cfg["tiling"]
+    rows, ref, base = [], None, None
+    for tile, pad in spec["tiles"]:
+        out = tmp / f"tile_{tile}_{pad}.npy"
+        job = dict(kind="tiling", model=spec["model"], hr=spec["hr"], tile=tile, pad=pad, out=str(out))
+        row = dict(tile="untiled" if tile is None else f"{tile} pad {pad}", **_run_child(job, MALLOC_ENV))
+        if "error" not in row:
+            corner = np.load(out)
+            if tile is None:
+                ref, base = corner, row["seconds"]
+            if base is not None:
+                row["overhead"] = row["seconds"] / base - 1
+                row["max_diff"] = float(np.abs(corner - ref).max())
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------
+# training, metrics, data (in this process)
+
+
+def bench_train(cfg: dict) -> list[dict]:
+    """One step per preset through ``srlib.train``'s ``Step``; the GAN rows run without the VGG term."""
+    try:
+        from srlib.models import build_model
+        from srlib.train.config import PRESETS
+        from srlib.train.loop import Step
+    except ImportError as error:
+        return [dict(preset="-", error=f"srlib.train not available ({error})")]
+    rows = []
+    for name in cfg["train_presets"]:
+        if name not in PRESETS:
+            rows.append(dict(preset=name, error="no such preset"))
+            continue
+        p = PRESETS[name]
+        G = build_model(p.model, scale=p.scale, **p.model_kwargs)
+        D = build_model(p.discriminator, **p.discriminator_kwargs) if p.mode != "psnr" else None
+        if p.channels_last:
+            G = G.to(memory_format=torch.channels_last)
+            D = D.to(memory_format=torch.channels_last) if D is not None else None
+        opt_g = torch.optim.Adam(G.parameters(), lr=p.lr, betas=p.betas)
+        opt_d = torch.optim.Adam(D.parameters(), lr=p.lr, betas=p.betas) if D is not None else None
+        step = Step(p, G, D, opt_g, opt_d, None, torch.device("cpu"), 1)
+        hr = torch.rand(p.batch_size, 3, p.patch_size, p.patch_size)
+        lr = torch.nn.functional.interpolate(hr, scale_factor=1 / p.scale, mode="bicubic", antialias=True)
+        fn = step.psnr_step if p.mode == "psnr" else step.gan_step
+        seconds = best_time(lambda fn=fn, lr=lr, hr=hr: fn(lr, hr), repeat=1 if "paper" in name else cfg["repeat"])
+        rows.append(
+            dict(
+                preset=name,
+                mode=p.mode,
+                batch=f"{p.batch_size}x{p.patch_size}px",
+                seconds=seconds,
+                patches_per_s=p.batch_size / seconds,
+            )
+        )
+    return rows
+
+
+def _synthetic_pair(rng: np.random.Generator, hr_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A natural-looking uint8 HR image (smooth colour field, edges, texture) and its bicubic x4 round trip."""
+    h, w = hr_size
+    base = torch.from_numpy(rng.random((1, 3, h // 32 + 2, w // 32 + 2), dtype=np.float32))
+    img = torch.nn.functional.interpolate(base, size=(h, w), mode="bicubic", align_corners=False)
+    yy, xx = np.mgrid[0:h, 0:w]
+    stripes = (np.sin(xx * rng.uniform(0.05, 0.3) + yy * rng.uniform(0.05, 0.3)) > 0).astype(np.float32)
+    img = img + 0.25 * torch.from_numpy(stripes) + 0.05 * torch.randn(1, 3, h, w)
+    img = img.clamp(0, 1)
+    lr = torch.nn.functional.interpolate(img, scale_factor=0.25, mode="bicubic", antialias=True)
+    sr = torch.nn.functional.interpolate(lr, size=(h, w), mode="bicubic").clamp(0, 1)
+    to_u8 = lambda t: (t[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return to_u8(img), to_u8(sr)
+
+
+def bench_metrics(cfg: dict) -> list[dict]:
+    """srlib PSNR+SSIM (Y, RGB uint8 in) against scikit-image on the Y images srlib computes."""
+    try:
+        from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+        from srlib import metrics
+    except ImportError as error:
+        return [dict(impl="-", error=f"not available ({error})")]
+    rng = np.random.default_rng(0)
+    warm = _synthetic_pair(rng, (64, 64))
+    metrics.psnr(*warm), metrics.ssim(*warm)  # first-call set-up is not part of the per-pair cost
+    t_srlib = t_skimage = 0.0
+    diffs_psnr, diffs_ssim = [], []
+    for _ in range(cfg["metric_pairs"]):
+        hr, sr = _synthetic_pair(rng, cfg["metric_hr"])
+        start = time.perf_counter()
+        p, s = metrics.psnr(sr, hr, crop_border=4), metrics.ssim(sr, hr, crop_border=4)
+        t_srlib += time.perf_counter() - start
+        # the same Y images (BT.601, rounded, border cropped) for scikit-image; conversion not timed
+        ya = np.asarray(metrics.rgb_to_y(sr)).round()[4:-4, 4:-4]
+        yb = np.asarray(metrics.rgb_to_y(hr)).round()[4:-4, 4:-4]
+        start = time.perf_counter()
+        p_ref = peak_signal_noise_ratio(yb, ya, data_range=255)
+        s_ref = structural_similarity(
+            yb, ya, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        )
+        t_skimage += time.perf_counter() - start
+        diffs_psnr.append(abs(p - p_ref))
+        diffs_ssim.append(abs(s - s_ref))
+    n = cfg["metric_pairs"]
+    size = "x".join(map(str, cfg["metric_hr"]))
+    return [
+        dict(impl="srlib (RGB uint8 in, Y inside)", pairs=f"{n} x {size}", seconds=t_srlib, per_pair=t_srlib / n),
+        dict(
+            impl="scikit-image (Y given)",
+            pairs=f"{n} x {size}",
+            seconds=t_skimage,
+            per_pair=t_skimage / n,
+            speedup=t_skimage / t_srlib,
+            max_dpsnr=max(diffs_psnr),
+            max_dssim=max(diffs_ssim),
+        ),
+    ]
+
+
+def bench_data(cfg: dict, tmp: Path) -> list[dict]:
+    """Patches per second out of a 2-worker DataLoader over ``SRDataset`` (HR 128 px, x4), after warm-up."""
+    try:
+        from PIL import Image
+
+        from srlib.data import SRDataset
+    except ImportError as error:
+        return [dict(degradation="-", error=f"srlib.data.SRDataset not available ({error})")]
+    folder = tmp / "data_hr"
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    side = 480 if cfg["data_patches"] > 32 else 96
+    for i in range(8):  # natural-looking images, decoded once per worker (cache=True)
+        hr, _ = _synthetic_pair(rng, (side, side))
+        Image.fromarray(hr).save(folder / f"{i:04d}.png")
+    patch, batch = (128, 16) if side > 128 else (32, 4)
+    rows = []
+    for degradation in ("bicubic", "second_order"):
+        try:
+            dataset = SRDataset(folder, scale=4, patch_size=patch, degradation=degradation, repeat=64)
+        except (ValueError, RuntimeError) as error:
+            rows.append(dict(degradation=degradation, error=str(error)[:120]))
+            continue
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=2)
+        batches = iter(loader)
+        next(batches)  # workers started, first images decoded
+        start, count = time.perf_counter(), 0
+        while count < cfg["data_patches"]:
+            count += len(next(batches)["hr"])
+        seconds = time.perf_counter() - start
+        rows.append(
+            dict(degradation=degradation, hr_patch=f"{patch}px x{batch}", patches=count, patches_per_s=count / seconds)
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------
+# the table and the run log
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        if value != value or abs(value) >= 100:
+            return f"{value:.0f}"
+        return f"{value:.3g}" if abs(value) >= 0.01 or value == 0 else f"{value:.1e}"
+    return str(value)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def append_run(path: Path, text: str) -> None:
+    """Insert ``text`` at the end of the run log (before the next ``## `` section), creating it if absent."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    if RUN_LOG not in lines:
+        lines += ["", "## Summary against the targets", "", RUN_LOG]
+    start = lines.index(RUN_LOG) + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
+    new = lines[:end] + [""] + text.rstrip().splitlines() + [""] + lines[end:]
+    path.write_text("\n".join(new).rstrip() + "\n")
+
+
+def run(quick: bool = False, only: list[str] | None = None, tmp: Path | None = None) -> dict[str, list[dict]]:
+    """Measure the chosen sections; returns {section: rows} and prints each table as it completes."""
+    import tempfile
+
+    cfg = SIZES["quick" if quick else "full"]
+    sections = only or list(SECTIONS)
+    results = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = tmp or Path(scratch)
+        for section in sections:
+            start = time.perf_counter()
+            if section == "ceilings":
+                rows = bench_ceilings(cfg)
+            elif section == "models":
+                rows = bench_models(cfg)
+            elif section == "tiling":
+                rows = bench_tiling(cfg, tmp)
+            elif section == "train":
+                rows = bench_train(cfg)
+            elif section == "metrics":
+                rows = bench_metrics(cfg)
+            else:
+                rows = bench_data(cfg, tmp)
+            results[section] = rows
+            print(f"\n{section} ({time.perf_counter() - start:.0f} s)\n{markdown_table(rows)}", flush=True)
+    return results
+
+
+def report(results: dict[str, list[dict]], info: dict, command: str, seconds: float) -> str:
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    head = [
+        f"#### {stamp}: `{command}` ({seconds / 60:.1f} min)",
+        "",
+        f"- machine: {info['cpu']}, {info['cores']} cores ({info['threads']} torch threads), "
+        f"{info['memory_gb']} GB, CUDA: {info['cuda']}",
+        f"- versions: Python {info['python']}, torch {info['torch']}, numpy {info['numpy']}; "
+        f"oneDNN (mkldnn) {info['mkldnn']}, MKL {info['mkl']}, CPU capability {info['cpu_capability']}",
+        f"- load average at start (1, 5, 15 min): {info['load']}; at end: {info['load_end']}; "
+        f"clock: {os.environ.get('SRLIB_BENCH_CLOCK', 'wall')}",
+    ]
+    body = [f"\n{section}:\n\n{markdown_table(rows)}" for section, rows in results.items()]
+    return "\n".join(head + body)
+
+
+def _cli_bench(args) -> int:
+    unknown = set(args.only or []) - set(SECTIONS)
+    if unknown:
+        raise ValueError(f"unknown section {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the subprocess rows inherit it
+    os.environ["SRLIB_BENCH_CLOCK"] = args.clock
+    info = machine_info()
+    command = "srlib bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "srlib bench"
+    start = time.perf_counter()
+    results = run(quick=args.quick, only=args.only)
+    info["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    text = report(results, info, command.strip(), time.perf_counter() - start)
+    if not args.no_append:
+        append_run(Path(args.output), text)
+        print(f"\nappended to {args.output}")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "bench", help="speed and memory table against this machine's ceilings, appended to BENCHMARKS.md"
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds (numbers mean nothing)")
+    parser.add_argument("--only", nargs="+", metavar="SECTION", help=f"run only these ({', '.join(SECTIONS)})")
+    parser.add_argument("--no-append", action="store_true", help="print the tables, leave BENCHMARKS.md alone")
+    parser.add_argument("--output", default="BENCHMARKS.md", help="file whose run log gets the tables")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    parser.add_argument(
+        "--clock", choices=("wall", "cpu"), default="wall", help="wall time, or CPU time (with --threads 1)"
+    )
+    parser.set_defaults(func=_cli_bench)

@@ -1,0 +1,42 @@
+"""Smoke test of the benchmark's table code with minuscule sizes (seconds, numbers meaningless)."""
+
+import torch
+
+from srlib import bench
+
+TINY_RRDB = dict(num_block=1, num_feat=8, num_grow_ch=4)
+
+
+def test_ceilings_and_model_row():
+    rows = bench.bench_ceilings(dict(bench.SIZES["quick"], matmul=32, conv_sizes=(8,), repeat=1))
+    assert [r["gflops"] > 0 for r in rows] == [True] * 3
+    row = bench._job_model(dict(name="rrdbnet", overrides=TINY_RRDB, variant="fast", lr=8, repeat=1, conv_sizes=[8]))
+    assert row["gflop"] > 0 and row["seconds"] > 0 and 0 < row["ratio"]
+
+
+def test_fast_rrdbnet_matches_eager():
+    from srlib.models import build_model
+    from srlib.models.fast import optimize_for_inference
+
+    torch.manual_seed(0)
+    for scale in (4, 2):
+        model = build_model("rrdbnet", scale=scale, num_block=2, num_feat=16, num_grow_ch=8).eval()
+        fast = optimize_for_inference(model)
+        assert list(fast.state_dict()) == list(model.state_dict())
+        x = torch.rand(1, 3, 12, 16)
+        with torch.no_grad():
+            assert (fast(x) - model(x)).abs().max() < 1e-5
+
+
+def test_table_and_run_log(tmp_path):
+    table = bench.markdown_table([dict(a=1.23456, b="x"), dict(a=1234.5, c=1e-4)])
+    assert table.splitlines()[0] == "| a | b | c |" and "1.23" in table and "1.0e-04" in table
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\n## Summary against the targets\n\n" + bench.RUN_LOG + "\n\n## Training\n\nx\n")
+    bench.append_run(path, "#### run 1")
+    bench.append_run(path, "#### run 2")
+    text = path.read_text()
+    assert text.index("#### run 1") < text.index("#### run 2") < text.index("## Training")
+    fresh = tmp_path / "NEW.md"
+    bench.append_run(fresh, "#### run 1")
+    assert bench.RUN_LOG in fresh.read_text()
