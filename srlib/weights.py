@@ -112,7 +112,10 @@ def _read(path: Path) -> tuple[dict, dict[str, str]]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[-1][:200]
+        if "global" not in str(error).lower():  # not a refused class or function: a broken pickle stream
+            raise ValueError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?)") from None
+        first_line = next((line for line in str(error).splitlines() if "GLOBAL" in line), "").strip()
+        first_line = first_line.split(" was not")[0][:200]  # e.g. "... Unsupported global: GLOBAL print"
         raise ValueError(
             f"{path} holds pickled Python objects besides tensors, and srlib does not unpickle those (a "
             f"checkpoint can run code when unpickled). If you trust its source, load it yourself with "
