@@ -5,6 +5,6 @@ Import the namespace and call the pieces by name, e.g. ``srlib.models.build_mode
 
 __version__ = "0.1.0"
 
-from srlib.utils import data_root, figures_dir, pick_device, save_figure, setup  # noqa: E402
+from srlib.utils import data_root, data_roots, figures_dir, pick_device, save_figure, setup  # noqa: E402
 
-__all__ = ["__version__", "setup", "pick_device", "save_figure", "data_root", "figures_dir"]
+__all__ = ["__version__", "setup", "pick_device", "save_figure", "data_root", "data_roots", "figures_dir"]

@@ -32,16 +32,9 @@ from PIL import Image
 from srlib import degrade
 from srlib.imresize import imresize, modcrop
 from srlib.io import list_images, read_image, write_image
-from srlib.utils import PROJECT_ROOT
+from srlib.utils import data_roots
 
 # --- data roots and names -------------------------------------------------------------------------------
-
-
-def data_roots() -> list[Path]:
-    """The data roots from ``SRLIB_DATA_DIR`` (``os.pathsep``-separated), else ``[<project>/data]``."""
-    value = os.environ.get("SRLIB_DATA_DIR", "")
-    roots = [Path(p).expanduser() for p in value.split(os.pathsep) if p]
-    return roots or [PROJECT_ROOT / "data"]
 
 
 @dataclass(frozen=True)

@@ -43,9 +43,16 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def data_roots() -> list[Path]:
+    """The data roots from ``$SRLIB_DATA_DIR`` (``os.pathsep``-separated), else ``[<project>/data]``."""
+    value = os.environ.get("SRLIB_DATA_DIR", "")
+    roots = [Path(p).expanduser() for p in value.split(os.pathsep) if p]
+    return roots or [PROJECT_ROOT / "data"]
+
+
 def data_root() -> Path:
-    """Where datasets live: ``$SRLIB_DATA_DIR`` if set, else ``data/`` in the project."""
-    return Path(os.environ.get("SRLIB_DATA_DIR", PROJECT_ROOT / "data"))
+    """The first data root: where downloads and the embedded default data set are written."""
+    return data_roots()[0]
 
 
 def figures_dir() -> Path:
