@@ -99,9 +99,30 @@ def _lr_folder(lr, data) -> Path | None:
     return resolve_lr(str(data), str(lr))  # e.g. ("DIV2K_valid", "bicubic_x4")
 
 
-def _quantize(img: np.ndarray, bit_depth: int) -> np.ndarray:
+def quantize(img: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """Clip to [0, 1] and round to ``bit_depth`` bits, as saving a PNG would (float32 out)."""
     peak = 2**bit_depth - 1
     return (np.round(np.clip(img, 0, 1) * peak) / peak).astype(np.float32)
+
+
+def make_lr(hr: np.ndarray, scale: int, degradation="bicubic", bit_depth: int = 8) -> np.ndarray:
+    """LR from a modcropped HR: MATLAB bicubic (or ``degradation(hr)``), stored as ``bit_depth`` bits."""
+    from srlib.imresize import imresize
+
+    lr = degradation(hr) if callable(degradation) else imresize(hr, 1 / scale)
+    return quantize(lr, bit_depth)  # as MATLAB's imresize on uint8 returns uint8
+
+
+def image_metrics(sr: np.ndarray, hr: np.ndarray, crop_border: int) -> dict[str, float]:
+    """PSNR and SSIM on Y and on RGB, ``crop_border`` pixels off each side."""
+    from srlib.metrics import psnr, ssim
+
+    return dict(
+        psnr_y=psnr(sr, hr, crop_border, y_channel=True),
+        ssim_y=ssim(sr, hr, crop_border, y_channel=True),
+        psnr_rgb=psnr(sr, hr, crop_border, y_channel=False),
+        ssim_rgb=ssim(sr, hr, crop_border, y_channel=False),
+    )
 
 
 def _mean(values: list[float]) -> float:
@@ -139,9 +160,8 @@ def evaluate(
     from tqdm import tqdm
 
     from srlib import infer
-    from srlib.imresize import imresize, modcrop
+    from srlib.imresize import modcrop
     from srlib.io import list_images, load_image, read_image
-    from srlib.metrics import psnr, ssim
     from srlib.utils import pick_device
 
     if isinstance(model, (str, Path)):
@@ -194,19 +214,11 @@ def evaluate(
                     f"{lr_path.name} is {lr_img.shape[1]}x{lr_img.shape[0]} but {path.name} (modcrop) is "
                     f"{hr.shape[1]}x{hr.shape[0]}: not a x{scale} pair"
                 )
-        elif callable(degradation):
-            lr_img = _quantize(degradation(hr), bit_depth)
         else:
-            lr_img = _quantize(imresize(hr, 1 / scale), bit_depth)  # stored as MATLAB would: uint8
+            lr_img = make_lr(hr, scale, degradation, bit_depth)
         sr = infer.upscale(model, lr_img, scale=scale, tile=tile, tile_pad=tile_pad, ensemble=ensemble, device=device)
-        sr = _quantize(sr, bit_depth)  # as a saved PNG
-        row = dict(
-            image=path.name,
-            psnr_y=psnr(sr, hr, crop, y_channel=True),
-            ssim_y=ssim(sr, hr, crop, y_channel=True),
-            psnr_rgb=psnr(sr, hr, crop, y_channel=False),
-            ssim_rgb=ssim(sr, hr, crop, y_channel=False),
-        )
+        sr = quantize(sr, bit_depth)  # as a saved PNG
+        row = dict(image=path.name, **image_metrics(sr, hr, crop))
         if lpips_fn is not None:
             row["lpips"] = lpips_fn(sr, hr)
         rows.append(row)
@@ -266,6 +278,174 @@ def format_table(result: dict) -> str:
     out.append(line("mean", [result["mean"][k] for k in keys]))
     out += [f"note: {n}" for n in result["notes"]]
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------------
+# published figures and helpers for the comparison notebooks (04 visual, 05 metrics)
+
+# REFERENCE.md section 5: x4, PSNR (dB) / SSIM on Y, crop 4, bicubic LR. family -> rows.
+PUBLISHED_X4 = {
+    "Bicubic": [("Bicubic", "-", "ESRGAN paper, supplementary",
+                 {"Set5": (28.42, 0.8104), "Set14": (26.00, 0.7027), "BSD100": (25.96, 0.6675),
+                  "Urban100": (23.14, 0.6577)})],
+    "EDSR": [("EDSR (paper, 43M params)", "DIV2K", "ESRGAN README",
+              {"Set5": (32.46, 0.8968), "Set14": (28.80, 0.7876), "BSD100": (27.71, 0.7420),
+               "Urban100": (26.64, 0.8033)}),
+             ("EDSR baseline (1.5M)", "DIV2K", "torchSR README",
+              {"Set5": (32.09, 0.8936), "Set14": (28.58, 0.7804), "BSD100": (27.56, 0.7354),
+               "Urban100": (26.03, 0.7842)})],
+    "SRGAN": [("SRResNet", "ImageNet subset", "SRGAN paper (as quoted)",
+               {"Set5": (32.05, 0.9019), "Set14": (28.49, 0.8184), "BSD100": (27.58, 0.7620)}),
+              ("SRGAN", "ImageNet subset", "SRGAN paper (as quoted)",
+               {"Set5": (29.40, 0.8472), "Set14": (26.02, 0.7397), "BSD100": (25.16, 0.6688)})],
+    "ESRGAN": [("RRDB_PSNR (the ESRGAN generator before the GAN stage)", "DF2K", "ESRGAN README",
+                {"Set5": (32.73, 0.9011), "Set14": (28.99, 0.7917), "BSD100": (27.85, 0.7455),
+                 "Urban100": (27.03, 0.8153)})],
+}  # fmt: skip
+
+
+def _available(spec: str, download: bool) -> bool:
+    from srlib import infer, zoo
+
+    if spec == "bicubic" or Path(spec).is_file() or (infer.weights_dir() / f"{spec}.safetensors").is_file():
+        return True
+    if spec in zoo.MODELS:
+        return zoo.is_cached(spec) or (download and zoo.MODELS[spec].source != "manual")
+    return False
+
+
+def load_method(candidates: str | list[str], scale: int = 4, download: bool = True):
+    """The first candidate that loads, never random weights: (model or None, spec, origin for titles).
+
+    candidates: course checkpoint stems (``edsr_x4_course``), checkpoint paths, zoo names or "bicubic", in
+    order of preference. A fallback says so in its origin ("... instead of edsr_x4_course (missing)"); when
+    nothing loads the model is None and the origin says why, so the notebook skips the column with a note.
+    """
+    from srlib import infer
+
+    candidates = [candidates] if isinstance(candidates, str) else list(candidates)
+    missing = []
+    for spec in candidates:
+        if not _available(spec, download):
+            missing.append(f"{spec} (missing)")
+            continue
+        try:
+            model = infer.resolve_model(spec, scale)
+        except (FileNotFoundError, RuntimeError, ValueError, OSError) as error:
+            missing.append(f"{spec} ({str(error)[:80]})")
+            continue
+        origin = infer.describe_model(spec)
+        if missing:
+            origin += f"; fallback, instead of {', '.join(missing)}"
+        return model, spec, origin
+    return None, "", f"not shown: none of {', '.join(missing)} could be loaded (random weights are never shown)"
+
+
+def interpolate_models(psnr_model: nn.Module, gan_model: nn.Module, alpha: float) -> nn.Module:
+    """ESRGAN network interpolation: a copy of the pair with theta = (1 - alpha) theta_PSNR + alpha theta_GAN."""
+    import copy
+
+    from srlib.train import interpolate_networks
+
+    model = copy.deepcopy(gan_model)
+    model.load_state_dict(interpolate_networks(psnr_model.state_dict(), gan_model.state_dict(), alpha))
+    return model.eval()
+
+
+def panel_title(method: str, origin: str, metrics: dict | None = None, width: int = 34) -> str:
+    """ "Method — origin" wrapped to ``width``, then "PSNR dB / SSIM" (Y) when metrics are given."""
+    import textwrap
+
+    lines = textwrap.wrap(f"{method} — {origin}" if origin else method, width)
+    if metrics:
+        lines.append(f"{metrics['psnr_y']:.2f} dB / {metrics['ssim_y']:.4f}")
+    return "\n".join(lines)
+
+
+def compare_methods(methods: dict, hr: np.ndarray, scale: int = 4, device=None) -> tuple[list, list[dict]]:
+    """Each method on the bicubic LR of one HR image: panels [(title, SR)] + the HR panel, and metric rows.
+
+    methods: name -> (model, origin). Titles carry the method, the weights' origin and PSNR / SSIM (Y,
+    crop = scale) on this image; SR images are rounded to 8 bits before measuring, as saved files would be.
+    """
+    from srlib import infer
+
+    lr = make_lr(hr, scale)
+    panels, rows = [], []
+    for name, (model, origin) in methods.items():
+        sr = quantize(infer.upscale(model, lr, scale=scale, device=device))
+        metrics = image_metrics(sr, hr, scale)
+        panels.append((panel_title(name, origin, metrics), sr))
+        rows.append(dict(method=name, weights=origin, **metrics))
+    panels.append(("HR (ground truth)", hr))
+    return panels, rows
+
+
+def comparison_figure(panels: list[tuple[str, np.ndarray]], boxes, suptitle: str | None = None, size: float = 2.5):
+    """Columns of (title, image), all the same size: the full view with the crop boxes drawn, then one zoomed
+    row per box. ``boxes``: (x, y, side) in pixels of these images. Returns the figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from srlib.plots import as_display
+
+    colors = ("#e41a1c", "#1f78b4", "#33a02c", "#ff7f00")
+    height, width = panels[0][1].shape[:2]
+    ratio = height / width
+    fig, axes = plt.subplots(1 + len(boxes), len(panels), squeeze=False,
+                             figsize=(size * len(panels), size * (ratio + len(boxes)) + 0.9),
+                             gridspec_kw=dict(height_ratios=[ratio] + [1] * len(boxes)))  # fmt: skip
+    for col, (title, image) in enumerate(panels):
+        shown = as_display(image)
+        axes[0, col].imshow(shown, cmap="gray", vmin=0, vmax=1)
+        axes[0, col].set_title(title, fontsize=7)
+        for row, (x, y, side) in enumerate(boxes, start=1):
+            side = min(side, height, width)
+            x, y = min(max(x, 0), width - side), min(max(y, 0), height - side)  # keep the box inside
+            color = colors[(row - 1) % len(colors)]
+            axes[0, col].add_patch(Rectangle((x - 0.5, y - 0.5), side, side, fill=False, edgecolor=color, lw=1.2))
+            axes[row, col].imshow(shown[y : y + side, x : x + side], cmap="gray", vmin=0, vmax=1)
+            for spine in axes[row, col].spines.values():
+                spine.set_edgecolor(color)
+                spine.set_linewidth(2)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[0]:
+        ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def metrics_table(results: list[dict], published: bool = True):
+    """One row per (method, source) with "<dataset> PSNR" / "SSIM" (/ "LPIPS") columns, ours then published.
+
+    results: ``evaluate`` outputs whose ``model`` is a method name (Bicubic, EDSR, SRGAN, ESRGAN). Published
+    rows (REFERENCE.md section 5, same evaluation setting) follow each method for the datasets evaluated.
+    """
+    import pandas as pd
+
+    datasets = list(dict.fromkeys(r["dataset"] for r in results))
+    rows: dict[tuple, dict] = {}
+    for r in results:
+        row = rows.setdefault((r["model"], "ours"), dict(method=r["model"], source="ours", weights=r["weights"]))
+        row[f"{r['dataset']} PSNR"] = r["mean"]["psnr_y"]
+        row[f"{r['dataset']} SSIM"] = r["mean"]["ssim_y"]
+        if "lpips" in r["mean"]:
+            row[f"{r['dataset']} LPIPS"] = r["mean"]["lpips"]
+    table = []
+    for method in dict.fromkeys(r["model"] for r in results):
+        table.append(rows[(method, "ours")])
+        for name, trained_on, source, values in PUBLISHED_X4.get(method, []) if published else []:
+            if any(d in values for d in datasets):
+                row = dict(method=name, source=f"published: {source}", weights=f"trained on {trained_on}")
+                for d in datasets:
+                    if d in values:
+                        row[f"{d} PSNR"], row[f"{d} SSIM"] = values[d]
+                table.append(row)
+    return pd.DataFrame(table)
 
 
 # ---------------------------------------------------------------------------------------------------
