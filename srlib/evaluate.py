@@ -440,7 +440,8 @@ def metrics_table(results: list[dict], published: bool = True):
         table.append(rows[(method, "ours")])
         for name, trained_on, source, values in PUBLISHED_X4.get(method, []) if published else []:
             if any(d in values for d in datasets):
-                row = dict(method=name, source=f"published: {source}", weights=f"trained on {trained_on}")
+                weights = "no weights" if trained_on == "-" else f"trained on {trained_on}"
+                row = dict(method=name, source=f"published: {source}", weights=weights)
                 for d in datasets:
                     if d in values:
                         row[f"{d} PSNR"], row[f"{d} SSIM"] = values[d]
