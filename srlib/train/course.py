@@ -38,16 +38,14 @@ def machine() -> str:
     return f"{cpu}, {torch.get_num_threads()} torch thread(s) per run, torch {torch.__version__}"
 
 
-@torch.no_grad()
 def evaluate_sets(model, scale: int, sets=BENCHMARKS) -> dict[str, tuple[float, float]]:
-    """Mean Y-PSNR / SSIM (crop = scale) of ``model`` on each benchmark's MATLAB-bicubic LR."""
-    from srlib.data import SRDataset
-    from srlib.train.loop import validate
+    """Mean Y-PSNR / SSIM (crop = scale) on each benchmark's MATLAB-bicubic LR, by ``srlib.evaluate``."""
+    from srlib.evaluate import evaluate
 
     out = {}
     for name in sets:
-        dataset = SRDataset(name, scale, patch_size=None, augment=False, cache=False)
-        out[name] = validate(model, dataset, scale, torch.device("cpu"))
+        result = evaluate(model, data=name, scale=scale, device="cpu", lpips=False, progress=False)
+        out[name] = (result["mean"]["psnr_y"], result["mean"]["ssim_y"])
     return out
 
 
@@ -80,16 +78,21 @@ def _card(name: str, preset: str, run_dir: Path, weights: Path, scores: dict, bi
         lines.append(f"| {set_name} | {p:.2f} | {s:.4f} | {bicubic[set_name][0]:.2f} / {bicubic[set_name][1]:.4f} |")
     lines += [
         "",
-        "Measured on the exported float16 weights by srlib's metrics (Y channel, BT.601, crop 4, SR clamped and "
-        "quantised to 8 bits, LR by `srlib.imresize` from the modcropped HR).",
+        "Measured on the exported float16 weights by `srlib.evaluate` (Y channel, BT.601, crop 4, SR quantised "
+        "to 8 bits, LR by MATLAB-bicubic `srlib.imresize` from the modcropped HR).",
         "",
-        f"- weights: `{weights.relative_to(PROJECT_ROOT)}` (float16 safetensors, "
+        f"- weights: `data/weights/{weights.name}` (float16 safetensors, "
         f"{weights.stat().st_size / 1e6:.2f} MB); load with `srlib.weights.load_model(path)`",
         f"- architecture: `{cfg.model}` {json.dumps(cfg.model_kwargs)}, scale {cfg.scale}",
         f"- data: {' + '.join(cfg.train_sets)} HR images (../shared/data/train; disjoint from the benchmarks), "
         f"random {cfg.patch_size}x{cfg.patch_size} HR patches, flips/rotations, LR by MATLAB bicubic on the fly",
-        f"- monitor set: {cfg.val_set} (validation every {cfg.val_every} steps chose the kept weights, so the "
-        f"{cfg.val_set} number is slightly optimistic)",
+        (
+            f"- monitor set: {cfg.val_set} (validation every {cfg.val_every} steps chose the kept weights, so the "
+            f"{cfg.val_set} number is slightly optimistic)"
+            if cfg.mode == "psnr"
+            else f"- monitor set: {cfg.val_set} (validation every {cfg.val_every} steps, for the curves only; "
+            "the exported weights are the final step's)"
+        ),
         f"- steps: kept weights from step {meta.get('step', '?')} of {summary.get('step', last.get('step', '?'))} "
         f"run (config total {cfg.total_steps}), batch {cfg.batch_size}",
         f"- wall time: {wall / 60:.1f} min on {machine()}; shared with other jobs at nice 10, so throughput "
@@ -117,7 +120,9 @@ def export(preset: str, name: str, out_root: str = "runs/course", weights_dir: P
     if not candidates:
         raise FileNotFoundError(f"no run of {preset} under {out_root} (train it first)")
     run_dir = candidates[-1]
-    best = run_dir / "best.safetensors"
+    # PSNR runs export their best validation weights; GAN runs their final ones (the best-PSNR step of a
+    # GAN fine-tune is simply its least GAN-like one)
+    best = run_dir / ("best.safetensors" if cfg.mode == "psnr" else "final.safetensors")
     model = load_model(best)
     from safetensors import safe_open
 
@@ -156,7 +161,10 @@ def main(argv=None) -> int:
     p.add_argument("preset", choices=[k for k in PRESETS if k.endswith("_course")])
     p.add_argument("name", help="file stem under data/weights/, e.g. edsr_x4_course")
     p.add_argument("--out", default="runs/course", help="the runs' root folder")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     export(args.preset, args.name, args.out)
     return 0
 

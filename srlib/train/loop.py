@@ -410,6 +410,7 @@ def train(
     # ---- state: fresh or from the last checkpoint
     ckpt_path = run_dir / "checkpoints" / "last.pt"
     step, epoch, position, best = 0, 0, 0, {"psnr": -math.inf, "step": 0}
+    wall_before = 0.0  # training seconds of the earlier sessions of a resumed run
     if resume:
         if not ckpt_path.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
@@ -425,6 +426,7 @@ def train(
             ema.load_state_dict(state["ema"])
         step_fn.scaler.load_state_dict(state["scaler"])
         step, epoch, position, best = state["step"], state["epoch"], state["position"], state["best"]
+        wall_before = state.get("wall_s", 0.0)
         set_rng_state(state["rng"][rank])
     elif rank == 0 and ckpt_path.is_file():
         raise FileExistsError(f"{run_dir} already holds a run: pass resume=True (--resume) or another run_dir")
@@ -520,7 +522,7 @@ def train(
                     epoch=epoch,
                     lr=current_lr,
                     patches_per_s=speed,
-                    elapsed_s=elapsed,
+                    elapsed_s=wall_before + elapsed,
                     **losses,
                 )
                 if step % cfg.val_every == 0 or step == cfg.total_steps:
@@ -579,8 +581,8 @@ def train(
         step=step,
         best_psnr=best["psnr"],
         best_step=best["step"],
-        wall_s=wall,
-        patches_per_s=speed,
+        wall_s=wall_before + wall,  # all sessions of the run
+        patches_per_s=speed,  # this session
         world_size=world,
         device=str(device),
         stopped_early=stopped,
@@ -594,7 +596,7 @@ def train(
         step=step,
         best_psnr=best["psnr"],
         best_step=best["step"],
-        wall_s=wall,
+        wall_s=wall_before + wall,
         patches_per_s=speed,
         stopped_early=stopped,
     )
