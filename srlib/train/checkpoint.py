@@ -71,6 +71,7 @@ def save_generator(model: nn.Module, path: str | Path, metadata: dict | None = N
     tmp = path.with_name(path.name + ".tmp")
     save_weights(state, tmp, metadata, arch=arch, kwargs=kwargs)
     os.replace(tmp, path)
+    os.chmod(path, 0o644)  # safetensors writes 0600
     return path
 
 

@@ -98,6 +98,14 @@ def _card(name: str, preset: str, run_dir: Path, weights: Path, scores: dict, bi
         f"- wall time: {wall / 60:.1f} min on {machine()}; shared with other jobs at nice 10, so throughput "
         f"({float(last.get('patches_per_s') or 0):.1f} HR patches/s at the end) is not a benchmark",
         f"- init: {cfg.init_from or 'random'}",
+        *(
+            [
+                f"- the run was paused at step {summary['step']} of {cfg.total_steps} (time budget); "
+                f"`srlib train {preset} --out runs/course --resume` continues it exactly"
+            ]
+            if summary.get("stopped_early")
+            else []
+        ),
         "",
         "Config (`srlib train CONFIG.yaml`):",
         "",
@@ -142,7 +150,12 @@ def export(preset: str, name: str, out_root: str = "runs/course", weights_dir: P
     scores = evaluate_sets(exported, cfg.scale)
     from srlib.models import build_model
 
-    bicubic = evaluate_sets(build_model("bicubic", scale=cfg.scale), cfg.scale)
+    cache = Path(out_root) / f"bicubic_x{cfg.scale}.json"  # the same for every card: measured once
+    if cache.is_file():
+        bicubic = {k: tuple(v) for k, v in json.loads(cache.read_text()).items()}
+    else:
+        bicubic = evaluate_sets(build_model("bicubic", scale=cfg.scale), cfg.scale)
+        cache.write_text(json.dumps(bicubic))
     card = weights_dir / f"{name}.md"
     card.write_text(_card(name, preset, run_dir, weights, scores, bicubic))
     fig = plot_curves(run_dir / "log.csv", title=f"{name}: {run_dir.name} (srlib.train, shared CPU)")
