@@ -12,6 +12,11 @@ LPIPS (AlexNet, v0.1, the challenges' perceptual metric; lower is better) needs 
 is downloaded here: when they are missing the result says so in ``notes`` and the table prints the note,
 never a silent blank. LPIPS is computed on the whole RGB image (no border crop), inputs in [-1, 1].
 
+NIQE (Mittal et al. 2013), a no-reference naturalness score (lower is better), is offered with a pristine
+model that srlib fits on HR images the caller chooses (``fit_niqe``): the published model was fitted on
+125 photographs srlib does not have, so absolute values differ from published NIQE figures and are
+comparable only under one fitted model. The result's notes say so.
+
 The progress bar reproduces the original report's line, with running means:
 ``[converting LR images to SR images] PSNR: 24.7648 dB SSIM: 0.6971: 100%|...| 100/100``.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import importlib.util
 import json
 import math
@@ -66,6 +72,117 @@ def load_lpips(device: torch.device) -> Callable[[np.ndarray, np.ndarray], float
             return float(net(*pair).item())
 
     return score
+
+
+# ---------------------------------------------------------------------------------------------------
+# NIQE, a no-reference score, with a pristine model fitted by srlib (not the published one)
+
+NIQE_BLOCK = 96  # patch side at the first scale (Mittal et al. 2013)
+NIQE_SHARPNESS = 0.75  # pristine patches: local sharpness above this fraction of the image's sharpest
+_SHAPES = np.arange(0.2, 10.001, 0.001)  # candidate (A)GGD shape parameters, as in the reference code
+
+
+def _gaussian_filter(x: np.ndarray) -> np.ndarray:
+    """7x7 Gaussian, sigma 7/6, edges replicated (the reference code's local mean and deviation)."""
+    from scipy.ndimage import correlate
+
+    g = np.exp(-((np.arange(7) - 3) ** 2) / (2 * (7 / 6) ** 2))
+    kernel = np.outer(g, g) / np.outer(g, g).sum()
+    return correlate(x, kernel, mode="nearest")
+
+
+@functools.cache
+def _shape_tables() -> tuple[np.ndarray, np.ndarray]:
+    """The moment ratios of each candidate shape, for the GGD and the AGGD fits."""
+    from scipy.special import gamma
+
+    g1, g2, g3 = gamma(1 / _SHAPES), gamma(2 / _SHAPES), gamma(3 / _SHAPES)
+    return g1 * g3 / g2**2, g2**2 / (g1 * g3)
+
+
+def _ggd_shape(v: np.ndarray) -> tuple[float, float]:
+    """Generalised Gaussian fit by moment matching: (shape, variance)."""
+    ratios = _shape_tables()[0]
+    rho = np.mean(v**2) / np.mean(np.abs(v)) ** 2
+    return float(_SHAPES[np.argmin(np.abs(rho - ratios))]), float(np.mean(v**2))
+
+
+def _aggd(v: np.ndarray) -> list[float]:
+    """Asymmetric generalised Gaussian fit: shape, mean, left and right variances."""
+    from scipy.special import gamma
+
+    left, right = np.sqrt(np.mean(v[v < 0] ** 2)), np.sqrt(np.mean(v[v > 0] ** 2))
+    ratio, rhat = left / right, np.mean(np.abs(v)) ** 2 / np.mean(v**2)
+    rhat_norm = rhat * (ratio**3 + 1) * (ratio + 1) / (ratio**2 + 1) ** 2
+    ratios = _shape_tables()[1]
+    a = float(_SHAPES[np.argmin((ratios - rhat_norm) ** 2)])
+    mean = (right - left) * gamma(2 / a) / gamma(1 / a) * np.sqrt(gamma(1 / a) / gamma(3 / a))
+    return [a, float(mean), float(left**2), float(right**2)]
+
+
+def _niqe_blocks(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """36 natural-scene statistics per 96x96 block (18 per scale, two scales) and each block's sharpness."""
+    from srlib.imresize import imresize
+
+    features, sharpness = [], None
+    for level in range(2):
+        side = NIQE_BLOCK // (level + 1)
+        mu = _gaussian_filter(grey)
+        sigma = np.sqrt(np.abs(_gaussian_filter(grey * grey) - mu * mu))
+        mscn = (grey - mu) / (sigma + 1)  # mean-subtracted contrast-normalised coefficients
+        rows, cols = grey.shape[0] // side, grey.shape[1] // side
+        per_level = []
+        for i in range(rows):
+            for j in range(cols):
+                block = mscn[i * side : (i + 1) * side, j * side : (j + 1) * side]
+                feats = list(_ggd_shape(block.ravel()))
+                for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):  # horizontal, vertical, two diagonals
+                    feats += _aggd((block * np.roll(block, (dy, dx), axis=(0, 1))).ravel())
+                per_level.append(feats)
+        if level == 0:
+            blocks = sigma[: rows * side, : cols * side].reshape(rows, side, cols, side)
+            sharpness = blocks.mean(axis=(1, 3)).ravel()
+        features.append(np.array(per_level))
+        grey = imresize(grey, 0.5)
+    return np.concatenate(features, axis=1), sharpness
+
+
+def _grey255(image: np.ndarray) -> np.ndarray:
+    """MATLAB's rgb2gray on [0, 255] (NIQE's input), from HWC / HW float in [0, 1]."""
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim == 3 and image.shape[2] >= 3:
+        image = image[..., :3] @ np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
+    elif image.ndim == 3:
+        image = image[..., 0]
+    return np.round(image * 255)
+
+
+def fit_niqe(images) -> dict:
+    """A NIQE pristine model (mean, covariance of the sharp blocks' features) fitted on ``images``.
+
+    images: HR arrays or files. The published model was fitted on 125 pristine photographs that srlib does
+    not have; a model fitted here on other images gives different absolute values (lower = closer to the
+    statistics of the fitting set), so NIQE values are comparable only under the same fitted model.
+    """
+    from srlib.io import read_image
+
+    sharp = []
+    for image in images:
+        image = read_image(image) if isinstance(image, (str, Path)) else image
+        feats, sharpness = _niqe_blocks(_grey255(image))
+        sharp.append(feats[sharpness > NIQE_SHARPNESS * sharpness.max()])
+    feats = np.concatenate(sharp)
+    return dict(mu=feats.mean(axis=0), cov=np.cov(feats, rowvar=False), blocks=len(feats), images=len(sharp))
+
+
+def niqe(image: np.ndarray, model: dict) -> float:
+    """NIQE of one image (HWC / HW float in [0, 1], at least 192 px a side) under a fitted pristine model."""
+    feats, _ = _niqe_blocks(_grey255(image))
+    if len(feats) < 2:
+        raise ValueError(f"NIQE needs at least two {NIQE_BLOCK}x{NIQE_BLOCK} blocks, got an image of {image.shape[:2]}")
+    diff = model["mu"] - feats.mean(axis=0)
+    cov = (model["cov"] + np.cov(feats, rowvar=False)) / 2
+    return float(np.sqrt(diff @ np.linalg.pinv(cov) @ diff))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -126,6 +243,7 @@ def image_metrics(sr: np.ndarray, hr: np.ndarray, crop_border: int) -> dict[str,
 
 
 def _mean(values: list[float]) -> float:
+    values = [v for v in values if not math.isnan(v)]  # NaN: a score left out for one image (noted)
     return float(np.mean(values)) if values else math.nan
 
 
@@ -145,6 +263,7 @@ def evaluate(
     out_csv: str | Path | None = None,
     max_images: int | None = None,
     model_name: str | None = None,
+    niqe_model: dict | None = None,
 ) -> dict:
     """Run ``model`` over a dataset and measure it.
 
@@ -154,6 +273,7 @@ def evaluate(
         LR images (or a known LR kind such as ``bicubic_x4``) instead.
     crop_border: pixels removed from each side before PSNR/SSIM (default: ``scale``).
     lpips: "auto" (when available, else a note), True (required: error if unavailable), False (skipped).
+    niqe_model: a pristine model from ``fit_niqe`` to add the no-reference NIQE of each SR image.
     Returns {"model", "weights", "dataset", "data", "scale", "crop_border", "degradation", "images": [per-image
     rows], "mean": {...}, "notes": [...]}; ``out_csv`` also writes the rows and a "MEAN" row.
     """
@@ -195,6 +315,11 @@ def evaluate(
             raise RuntimeError(lpips_note)
         lpips_fn = load_lpips(device) if available else None
     notes.append(lpips_note)
+    if niqe_model is not None:
+        notes.append(
+            f"NIQE: pristine model fitted by srlib on {niqe_model['blocks']} sharp blocks of {niqe_model['images']} "
+            "images, not the published model: compare values only within this table (lower is better)"
+        )
 
     rows: list[dict] = []
     bar = tqdm(files, desc=PROGRESS_DESC, disable=not progress, file=sys.stderr)
@@ -221,12 +346,18 @@ def evaluate(
         row = dict(image=path.name, **image_metrics(sr, hr, crop))
         if lpips_fn is not None:
             row["lpips"] = lpips_fn(sr, hr)
+        if niqe_model is not None:
+            try:
+                row["niqe"] = niqe(sr, niqe_model)
+            except ValueError as error:
+                row["niqe"] = math.nan
+                notes.append(f"{path.name}: NIQE left out ({error})")
         rows.append(row)
         mean_psnr, mean_ssim = _mean([r["psnr_y"] for r in rows]), _mean([r["ssim_y"] for r in rows])
         bar.set_description(f"{PROGRESS_DESC} PSNR: {mean_psnr:.4f} dB SSIM: {mean_ssim:.4f}")
     bar.close()
 
-    keys = [*METRICS, "lpips"] if lpips_fn is not None else list(METRICS)
+    keys = list(METRICS) + ["lpips"] * (lpips_fn is not None) + ["niqe"] * (niqe_model is not None)
     result = dict(
         model=model_name,
         weights=weights,
@@ -262,7 +393,9 @@ def write_csv(result: dict, path: str | Path) -> Path:
 def format_table(result: dict) -> str:
     """A plain-text table: one line per image, the mean, and every note (LPIPS skipped, ...)."""
     keys = list(result["mean"])
-    labels = dict(psnr_y="PSNR-Y", ssim_y="SSIM-Y", psnr_rgb="PSNR-RGB", ssim_rgb="SSIM-RGB", lpips="LPIPS")
+    labels = dict(
+        psnr_y="PSNR-Y", ssim_y="SSIM-Y", psnr_rgb="PSNR-RGB", ssim_rgb="SSIM-RGB", lpips="LPIPS", niqe="NIQE*"
+    )
     width = max([len("image"), len("mean")] + [len(r["image"]) for r in result["images"]]) + 2
 
     def line(name, values):
@@ -433,8 +566,9 @@ def metrics_table(results: list[dict], published: bool = True):
         row = rows.setdefault((r["model"], "ours"), dict(method=r["model"], source="ours", weights=r["weights"]))
         row[f"{r['dataset']} PSNR"] = r["mean"]["psnr_y"]
         row[f"{r['dataset']} SSIM"] = r["mean"]["ssim_y"]
-        if "lpips" in r["mean"]:
-            row[f"{r['dataset']} LPIPS"] = r["mean"]["lpips"]
+        for key in ("lpips", "niqe"):
+            if key in r["mean"]:
+                row[f"{r['dataset']} {key.upper()}"] = r["mean"][key]
     table = []
     for method in dict.fromkeys(r["model"] for r in results):
         table.append(rows[(method, "ours")])
@@ -454,6 +588,12 @@ def metrics_table(results: list[dict], published: bool = True):
 
 
 def _cli_evaluate(args) -> int:
+    niqe_model = None
+    if args.niqe_fit:
+        from srlib.data import resolve_dataset
+        from srlib.io import list_images
+
+        niqe_model = fit_niqe(list_images(resolve_dataset(args.niqe_fit)))
     result = evaluate(
         args.model,
         args.data,
@@ -467,6 +607,7 @@ def _cli_evaluate(args) -> int:
         progress=not args.no_progress,
         out_csv=args.csv,
         max_images=args.max_images,
+        niqe_model=niqe_model,
     )
     print(json.dumps(result, indent=1) if args.json else format_table(result))
     return 0
@@ -488,6 +629,7 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--ensemble", action="store_true", help="x8 geometric self-ensemble")
     parser.add_argument("--device", default=None, help="cpu, cuda ... (default: CUDA if present)")
     parser.add_argument("--max-images", type=int, default=None, help="only the first N images")
+    parser.add_argument("--niqe-fit", default=None, help="add NIQE, pristine model fitted on these HR images")
     parser.add_argument("--no-lpips", action="store_true", help="skip LPIPS even when it is available")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of the table")

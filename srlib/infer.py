@@ -401,12 +401,28 @@ def describe_model(spec: str | Path) -> str:
             if meta.get(key):
                 return str(meta[key])
         course = path.resolve().parent == weights_dir().resolve()
-        return f"srlib course checkpoint {path.stem}" if course else f"checkpoint {path.name}"
+        return (f"srlib course checkpoint {path.stem}" if course else f"checkpoint {path.name}") + _training(meta)
     if spec in _zoo_names():
         from srlib import zoo
 
         return f"{zoo.MODELS[spec].origin}, pretrained"
     return spec
+
+
+def _training(meta: dict) -> str:
+    """ ", 1.5k steps on T91+BSD200" from an srlib checkpoint's metadata (empty when it has none)."""
+    import json
+
+    try:
+        config = json.loads(meta.get("config", "{}"))
+        steps = int(meta["step"])
+    except (ValueError, KeyError, TypeError):
+        return ""
+    count = f"{steps / 1000:g}k" if steps >= 1000 else str(steps)
+    text = f", {count} steps on {'+'.join(config.get('train_sets', [])) or 'its training set'}"
+    if meta.get("perceptual") not in (None, "", "nopercep", "none"):
+        text += f", perceptual loss {meta['perceptual']}"
+    return text
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -144,3 +144,22 @@ def test_compare_methods_figure_and_published_table():
     table = evaluate.metrics_table([result])
     assert list(table["source"]) == ["ours", "published: ESRGAN paper, supplementary"]
     assert table.loc[1, "Set5 PSNR"] == 28.42 and table.loc[1, "Set5 SSIM"] == 0.8104
+
+
+def test_niqe_prefers_sharp_natural_images_and_joins_the_table(hr_folder):
+    import skimage.data
+
+    from srlib.imresize import modcrop
+
+    photos = [getattr(skimage.data, n)().astype(np.float32) / 255 for n in ("astronaut", "chelsea", "rocket")]
+    model = evaluate.fit_niqe(photos)
+    assert model["images"] == 3 and model["mu"].shape == (36,) and model["cov"].shape == (36, 36)
+    hr = modcrop(skimage.data.coffee().astype(np.float32) / 255, 4)
+    blurred = imresize(imresize(hr, 1 / 4), 4).clip(0, 1)
+    assert evaluate.niqe(hr, model) < evaluate.niqe(blurred, model)
+    with pytest.raises(ValueError, match="two 96x96 blocks"):
+        evaluate.niqe(hr[:100, :100], model)
+    result = evaluate.evaluate("bicubic", hr_folder, progress=False, lpips=False, niqe_model=model)
+    assert any(n.startswith("NIQE: pristine model fitted by srlib") for n in result["notes"])
+    assert np.isnan(result["mean"]["niqe"])  # 50x43 images are too small: left out, with a note each
+    assert sum("NIQE left out" in n for n in result["notes"]) == 3
