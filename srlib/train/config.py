@@ -283,7 +283,7 @@ PRESETS: dict[str, TrainConfig] = {
         model="srresnet", patch_size=96, total_steps=1_000_000, lr=1e-4, pixel_loss="mse", **_PAPER
     ),
     "srresnet_course": TrainConfig(
-        model="srresnet",
+        model="msrresnet",  # no BN + a bilinear skip: SRResNet as BasicSR trains it, far faster from scratch
         model_kwargs=dict(num_feat=32, num_block=8),
         lr=5e-4,
         pixel_loss="mse",
@@ -381,12 +381,13 @@ PRESETS: dict[str, TrainConfig] = {
         **_PAPER,
     ),
 }
-# Course GAN fine-tunes: short, from the course PSNR models. ImageNet VGG19 was not available offline where
+# Course GAN fine-tunes: short, from the course PSNR models (SRGAN's generator is the course MSRResNet). ImageNet VGG19 was not available offline where
 # they were trained: SRGAN uses the paper's SRGAN-MSE variant (pixel MSE content, no VGG; name "nopercep"),
 # ESRGAN a random-weight VGG19 conv5_4 term (name "conv54random").
 PRESETS["srgan_course"] = replace(
     PRESETS["srgan_paper"],
     **_COURSE,
+    model=PRESETS["srresnet_course"].model,
     model_kwargs=PRESETS["srresnet_course"].model_kwargs,
     discriminator_kwargs=dict(num_feat=32),
     patch_size=96,
