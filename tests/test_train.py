@@ -311,3 +311,25 @@ def test_cli_parses_preset_and_overrides():
     args = build_parser().parse_args(["train", "edsr_quick", "--resume", "--out", "x", "--set", "lr=1e-3"])
     assert args.config == "edsr_quick" and args.resume and args.out == "x" and args.set == ["lr=1e-3"]
     assert args.func is T._cli_train
+
+
+# ------------------------------------------------------------------------------------------ model cards
+
+
+def test_course_card_says_what_the_perceptual_term_was(tmp_path):
+    import json
+
+    from srlib.train import course
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "log.csv").write_text("step,elapsed_s,patches_per_s\n200,60,2.0\n")
+    (run / "summary.json").write_text(json.dumps({"step": 200, "wall_s": 60.0, "stopped_early": False}))
+    (run / "best_meta.json").write_text(json.dumps({"step": "200", "perceptual": "conv54random"}))
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"0" * 1000)
+    scores = {"Set5": (25.5, 0.77)}
+    card = course._card("esrgan_x4_course", "esrgan_course", run, weights, scores, {"Set5": (28.42, 0.81)})
+    assert "conv54random" in card and "random-weight" in card and "| Set5 | 25.50 | 0.7700 |" in card
+    psnr_card = course._card("edsr_x4_course", "edsr_course", run, weights, scores, {"Set5": (28.42, 0.81)})
+    assert "random-weight" not in psnr_card and "monitor set: Set5" in psnr_card
