@@ -3,8 +3,11 @@
 #   scripts/train_course_checkpoints.sh edsr      # or srresnet, srgan, rrdb_psnr, esrgan, all
 # Each run trains on T91 + BSD200 (x4, MATLAB bicubic), monitors Set5, keeps its best weights, and
 # exports them (float16) with a model card measured on Set5 / Set14 / BSD100.
-# The GAN fine-tunes start from the PSNR runs (srgan after srresnet, esrgan after rrdb_psnr).
-# On a shared 2-core CPU each PSNR run took 30-50 minutes (1 thread each, nice 10).
+# The GAN fine-tunes start from the best weights of the PSNR runs under $OUT (srgan after srresnet,
+# esrgan after rrdb_psnr). On the shared 2-core CPU they were made on (1 thread each, nice 10) the PSNR runs
+# took 10-45 minutes and the GAN fine-tunes 6-7 minutes; see each card in data/weights/ for its numbers.
+# A run can be interrupted (Ctrl-C or kill -TERM saves a checkpoint) and continued exactly with
+#   .venv/bin/python -m srlib train PRESET --out runs/course --resume
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED="${SRLIB_SHARED_DATA:-../shared/data}"
@@ -21,7 +24,7 @@ export_card() {  # export PRESET NAME: best weights -> data/weights/NAME.safeten
 
 case "${1:-all}" in
     edsr)      train edsr_course      && export_card edsr_course edsr_x4_course ;;
-    srresnet)  train srresnet_course  && export_card srresnet_course srresnet_x4_course ;;
+    srresnet)  train srresnet_course  && export_card srresnet_course msrresnet_x4_course ;;
     srgan)     train srgan_course     && export_card srgan_course srgan_x4_course ;;
     rrdb_psnr) train rrdb_psnr_course && export_card rrdb_psnr_course rrdb_psnr_x4_course ;;
     esrgan)    train esrgan_course    && export_card esrgan_course esrgan_x4_course ;;

@@ -57,14 +57,23 @@ def _card(name: str, preset: str, run_dir: Path, weights: Path, scores: dict, bi
     last = rows[-1] if rows else {}
     wall = summary.get("wall_s") or float(last.get("elapsed_s") or 0)
     perceptual = meta.get("perceptual", "nopercep")
-    gan_note = ""
-    if cfg.mode != "psnr":
+    gan_note, init = "", cfg.init_from or "random"
+    if cfg.mode != "psnr" and "random" in perceptual:
         gan_note = (
             f"\n**Perceptual term: `{perceptual}`.** ImageNet VGG19 weights were not available offline where this "
             "was trained, so the perceptual loss used a *random-weight* VGG19 (features without ImageNet "
             "meaning) instead of the paper's; the adversarial and pixel terms are as published. Treat this as a "
             "short GAN fine-tune for teaching, not a reproduction of the paper's perceptual quality.\n"
         )
+    elif cfg.mode != "psnr":
+        gan_note = (
+            f"\n**Perceptual term: `{perceptual}` (none).** ImageNet VGG19 weights were not available offline "
+            "where this was trained, so there is no VGG term: the content loss is the pixel "
+            f"{cfg.pixel_loss.upper()} (the SRGAN paper's SRGAN-MSE variant) plus {cfg.adversarial_weight:g} times "
+            "the adversarial loss. Treat this as a short GAN fine-tune for teaching, not SRGAN-VGG54.\n"
+        )
+    if cfg.init_from in PRESETS:
+        init = f"the best weights of the `{cfg.init_from}` run (the checkpoint exported from that run)"
     lines = [
         f"# {name} ({run_name(cfg, perceptual if cfg.mode != 'psnr' else None)})",
         "",
@@ -97,7 +106,7 @@ def _card(name: str, preset: str, run_dir: Path, weights: Path, scores: dict, bi
         f"run (config total {cfg.total_steps}), batch {cfg.batch_size}",
         f"- wall time: {wall / 60:.1f} min on {machine()}; shared with other jobs at nice 10, so throughput "
         f"({float(last.get('patches_per_s') or 0):.1f} HR patches/s at the end) is not a benchmark",
-        f"- init: {cfg.init_from or 'random'}",
+        f"- init: {init}",
         *(
             [
                 f"- the run was paused at step {summary['step']} of {cfg.total_steps} (time budget); "
@@ -118,51 +127,58 @@ def _card(name: str, preset: str, run_dir: Path, weights: Path, scores: dict, bi
     return "\n".join(lines) + "\n"
 
 
-def export(preset: str, name: str, out_root: str = "runs/course", weights_dir: Path = WEIGHTS_DIR) -> Path:
+def _run_dir(cfg, out_root: str) -> Path:
+    pattern = run_name(cfg, "*") if cfg.mode != "psnr" else run_name(cfg)  # GAN names end in the VGG label
+    candidates = sorted(Path(out_root).glob(pattern))
+    if not candidates:
+        raise FileNotFoundError(f"no run named {pattern} under {out_root} (train it first)")
+    return candidates[-1]
+
+
+def export(
+    preset: str, name: str, out_root: str = "runs/course", weights_dir: Path = WEIGHTS_DIR, card_only: bool = False
+) -> Path:
+    """Export the run of ``preset`` under ``out_root`` as ``weights_dir/name.*``; ``card_only`` rewrites the
+    card from the scores measured before (no evaluation)."""
+    from safetensors import safe_open
+
+    from srlib.models import build_model
     from srlib.weights import load_model
 
     cfg = PRESETS[preset]
-    candidates = sorted(
-        Path(out_root).glob(run_name(cfg, "*").replace("*", "*") if cfg.mode != "psnr" else run_name(cfg))
-    )
-    if not candidates:
-        raise FileNotFoundError(f"no run of {preset} under {out_root} (train it first)")
-    run_dir = candidates[-1]
+    run_dir = _run_dir(cfg, out_root)
+    card = weights_dir / f"{name}.md"
+    bicubic_cache = Path(out_root) / f"bicubic_x{cfg.scale}.json"  # the same for every card: measured once
+    if card_only:
+        scores = {k: (v["psnr"], v["ssim"]) for k, v in json.loads((weights_dir / f"{name}.json").read_text()).items()}
+        bicubic = {k: tuple(v) for k, v in json.loads(bicubic_cache.read_text()).items()}
+        card.write_text(_card(name, preset, run_dir, weights_dir / f"{name}.safetensors", scores, bicubic))
+        return card
     # PSNR runs export their best validation weights; GAN runs their final ones (the best-PSNR step of a
     # GAN fine-tune is simply its least GAN-like one)
-    best = run_dir / ("best.safetensors" if cfg.mode == "psnr" else "final.safetensors")
-    model = load_model(best)
-    from safetensors import safe_open
-
-    with safe_open(str(best), "pt") as f:
+    source = run_dir / ("best.safetensors" if cfg.mode == "psnr" else "final.safetensors")
+    with safe_open(str(source), "pt") as f:
         meta = dict(f.metadata() or {})
-    (run_dir / "best_meta.json").write_text(
-        json.dumps({k: meta[k] for k in ("step", "perceptual", "val_psnr") if k in meta})
-    )
+    keep = {k: meta[k] for k in ("step", "perceptual", "val_psnr") if k in meta}
+    (run_dir / "best_meta.json").write_text(json.dumps(keep))
     weights_dir.mkdir(parents=True, exist_ok=True)
     weights = save_generator(
-        model,
+        load_model(source),
         weights_dir / f"{name}.safetensors",
         {k: meta[k] for k in ("run", "step", "perceptual", "config") if k in meta},
         half=True,
     )
-    exported = load_model(weights)
-    scores = evaluate_sets(exported, cfg.scale)
-    from srlib.models import build_model
-
-    cache = Path(out_root) / f"bicubic_x{cfg.scale}.json"  # the same for every card: measured once
-    if cache.is_file():
-        bicubic = {k: tuple(v) for k, v in json.loads(cache.read_text()).items()}
+    scores = evaluate_sets(load_model(weights), cfg.scale)  # the float16 weights, as committed
+    if bicubic_cache.is_file():
+        bicubic = {k: tuple(v) for k, v in json.loads(bicubic_cache.read_text()).items()}
     else:
         bicubic = evaluate_sets(build_model("bicubic", scale=cfg.scale), cfg.scale)
-        cache.write_text(json.dumps(bicubic))
-    card = weights_dir / f"{name}.md"
+        bicubic_cache.write_text(json.dumps(bicubic))
     card.write_text(_card(name, preset, run_dir, weights, scores, bicubic))
     fig = plot_curves(run_dir / "log.csv", title=f"{name}: {run_dir.name} (srlib.train, shared CPU)")
     fig.savefig(weights_dir / f"{name}_curves.png", dpi=80)
-    (weights_dir / f"{name}.json").write_text(
-        json.dumps({k: {"psnr": v[0], "ssim": v[1]} for k, v in scores.items()}, indent=1)
-    )
+    scores_json = {k: {"psnr": v[0], "ssim": v[1]} for k, v in scores.items()}
+    (weights_dir / f"{name}.json").write_text(json.dumps(scores_json, indent=1))
     print(card.read_text())
     return card
 
@@ -175,10 +191,11 @@ def main(argv=None) -> int:
     p.add_argument("name", help="file stem under data/weights/, e.g. edsr_x4_course")
     p.add_argument("--out", default="runs/course", help="the runs' root folder")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--card-only", action="store_true", help="rewrite the card from the scores measured before")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    export(args.preset, args.name, args.out)
+    export(args.preset, args.name, args.out, card_only=args.card_only)
     return 0
 
 
