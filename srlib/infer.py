@@ -10,8 +10,9 @@ returns the same kind, layout and dtype, ``scale`` times larger:
   to the device, so a DIV2K-size image fits a small GPU. Each tile is read with ``tile_pad`` pixels of
   context on every side; ``blend="crop"`` keeps only the tile's own pixels of the output (Real-ESRGAN's
   way), ``blend="feather"`` keeps the padded outputs and cross-fades neighbours with a linear ramp over
-  their overlap. Crop is exact once the padding covers the model's receptive field and was measured to
-  give the smaller tiled-vs-untiled difference (BENCHMARKS.md, "Inference"), so it is the default;
+  their overlap. Crop is exact once the padding covers the model's receptive field; feather never is (it
+  weights in outputs next to tile edges) and is at most 20% better when the padding is too small, so
+  crop is the default (BENCHMARKS.md, "Inference": use ``tile_pad=32`` for trained RRDB-class models);
 - ``ensemble=True`` is the x8 geometric self-ensemble (EDSR's "+"): the 4 flips x 2 transposes of the
   input, each output transformed back, averaged;
 - ``precision="fp16"/"bf16"`` runs under CUDA autocast; on the CPU it is refused with a ValueError.
