@@ -26,7 +26,7 @@ BENCHMARKS = ("Set5", "Set14", "BSD100")
 WEIGHTS_DIR = PROJECT_ROOT / "data" / "weights"
 
 
-def machine() -> str:
+def machine(threads: int = 0) -> str:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -35,7 +35,7 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {torch.get_num_threads()} torch thread(s) per run, torch {torch.__version__}"
+    return f"{cpu}, {threads or torch.get_num_threads()} torch thread(s) per run, torch {torch.__version__}"
 
 
 def evaluate_sets(model, scale: int, sets=BENCHMARKS) -> dict[str, tuple[float, float]]:
@@ -104,7 +104,7 @@ def _card(name: str, preset: str, run_dir: Path, weights: Path, scores: dict, bi
         ),
         f"- steps: kept weights from step {meta.get('step', '?')} of {summary.get('step', last.get('step', '?'))} "
         f"run (config total {cfg.total_steps}), batch {cfg.batch_size}",
-        f"- wall time: {wall / 60:.1f} min on {machine()}; shared with other jobs at nice 10, so throughput "
+        f"- wall time: {wall / 60:.1f} min on {machine(cfg.threads)}; shared with other jobs at nice 10, so throughput "
         f"({float(last.get('patches_per_s') or 0):.1f} HR patches/s at the end) is not a benchmark",
         f"- init: {init}",
         *(
