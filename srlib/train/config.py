@@ -381,9 +381,9 @@ PRESETS: dict[str, TrainConfig] = {
         **_PAPER,
     ),
 }
-# Course GAN fine-tunes: short, from the course PSNR models (SRGAN's generator is the course MSRResNet). ImageNet VGG19 was not available offline where
-# they were trained: SRGAN uses the paper's SRGAN-MSE variant (pixel MSE content, no VGG; name "nopercep"),
-# ESRGAN a random-weight VGG19 conv5_4 term (name "conv54random").
+# Course GAN fine-tunes: short, from the course PSNR models (SRGAN's generator is the course MSRResNet).
+# ImageNet VGG19 was not available offline where they were trained: SRGAN uses the paper's SRGAN-MSE variant
+# (pixel MSE content, no VGG; name "nopercep"), ESRGAN a random-weight VGG19 conv5_4 term ("conv54random").
 PRESETS["srgan_course"] = replace(
     PRESETS["srgan_paper"],
     **_COURSE,
