@@ -420,7 +420,9 @@ def _training(meta: dict) -> str:
     except (ValueError, KeyError, TypeError):
         return ""
     count = f"{steps / 1000:g}k" if steps >= 1000 else str(steps)
-    text = f", {count} steps on {'+'.join(config.get('train_sets', [])) or 'its training set'}"
+    stage = f"{config['mode'].upper()} " if config.get("init_from") and config.get("mode") else ""
+    origin = f" from {config['init_from']}" if stage else ""  # a fine-tune: its steps only
+    text = f", {count} {stage}steps{origin} on {'+'.join(config.get('train_sets', [])) or 'its training set'}"
     if meta.get("perceptual") not in (None, "", "nopercep", "none"):
         text += f", perceptual loss {meta['perceptual']}"
     return text
