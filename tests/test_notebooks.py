@@ -56,3 +56,15 @@ def test_unknown_parameter_fails_loudly(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "PARAMS_DIR", tmp_path)
     with pytest.raises(ValueError, match="not_a_parameter"):
         report.load_params("typo")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_sees_every_parameter(path):
+    # papermill silently drops a parameter whose line it cannot parse (e.g. an `=` inside the comment),
+    # and then `srlib report` would reject overrides of it as unknown.
+    import papermill
+
+    nb = nbformat.read(path, as_version=4)
+    source = next(cell.source for cell in nb.cells if "parameters" in cell.metadata.get("tags", []))
+    names = {node.targets[0].id for node in ast.parse(source).body}
+    assert set(papermill.inspect_notebook(str(path))) == names
