@@ -12,6 +12,7 @@ from torch import nn
 from srlib.models.bicubic import Bicubic
 from srlib.models.discriminators import SRGANDiscriminator, VGGStyleDiscriminator
 from srlib.models.edsr import EDSR
+from srlib.models.fast import optimize_for_inference
 from srlib.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
 from srlib.models.srresnet import MSRResNet, SRResNet
 
@@ -134,6 +135,7 @@ __all__ = [
     "count_flops",
     "flops_per_lr_pixel",
     "model_table",
+    "optimize_for_inference",
     "Bicubic",
     "EDSR",
     "SRResNet",
