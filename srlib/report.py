@@ -77,13 +77,10 @@ def weights_summary() -> list[str]:
     lines = []
     for card in sorted((PROJECT_ROOT / "data" / "weights").glob("*.md")):
         first = card.read_text().strip().splitlines()[0].lstrip("# ") if card.stat().st_size else card.stem
-        lines.append(f"course checkpoint {card.stem}: {first}")
-    try:
-        from srlib import zoo
+        lines.append(f"course checkpoint {first}")
+    from srlib import zoo
 
-        lines += [f"pretrained {m['name']} ({m['source']})" for m in zoo.list_models() if m.get("cached")]
-    except Exception as error:  # the zoo is optional for the report header
-        lines.append(f"pretrained models: not listed ({error.__class__.__name__})")
+    lines += [f"pretrained {m.name}: {m.origin}" for m in zoo.list_models() if zoo.is_cached(m.name)]
     return lines or ["none found (figures that need weights say so)"]
 
 
