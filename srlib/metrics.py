@@ -117,9 +117,17 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
 def _filter(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     """Separable 'valid' Gaussian filter of each channel of (N, C, H, W).
 
-    Sliding windows (``unfold``) times the 1-D window: 4x faster than a grouped float64 conv2d on CPU.
+    On the CPU, scipy's C loop (``correlate1d``) is about 2.4x faster than torch on float64; elsewhere the
+    sliding windows (``unfold``) times the 1-D window keep the whole computation on the tensor's device.
     """
     k = window.to(x.device, x.dtype)
+    half = k.numel() // 2
+    if x.device.type == "cpu" and not x.requires_grad:
+        from scipy.ndimage import correlate1d
+
+        out = correlate1d(x.numpy(), k.numpy(), axis=-2, mode="constant")[..., half:-half, :]
+        out = correlate1d(out, k.numpy(), axis=-1, mode="constant")[..., half:-half]
+        return torch.from_numpy(np.ascontiguousarray(out))
     x = x.unfold(-2, k.numel(), 1) @ k  # along H: (N, C, H - 10, W)
     return x.unfold(-1, k.numel(), 1) @ k  # along W: (N, C, H - 10, W - 10)
 
@@ -135,11 +143,12 @@ def ssim(sr, hr, crop_border: int = 0, y_channel: bool = True, round_y: bool = T
         raise ValueError(f"SSIM needs images of at least 11x11 after cropping, got {tuple(a.shape[-2:])}")
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     window = _gaussian_window()
-    # the five local means in one grouped convolution: E[a], E[b], E[a^2], E[b^2], E[ab]
-    moments = _filter(torch.cat([a, b, a * a, b * b, a * b], dim=1), window)
-    mu_a, mu_b, mean_aa, mean_bb, mean_ab = moments.chunk(5, dim=1)
-    var_a, var_b, cov = mean_aa - mu_a**2, mean_bb - mu_b**2, mean_ab - mu_a * mu_b
-    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    # SSIM needs only var_a + var_b, so four local means suffice: E[a], E[b], E[a^2 + b^2], E[ab]
+    moments = _filter(torch.cat([a, b, a * a + b * b, a * b], dim=1), window)
+    mu_a, mu_b, mean_sq, mean_ab = moments.chunk(4, dim=1)
+    mu_sq = mu_a**2 + mu_b**2
+    var_sum, cov = mean_sq - mu_sq, mean_ab - mu_a * mu_b  # var_a + var_b, and the covariance
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_sq + c1) * (var_sum + c2))
     value = ssim_map.mean(dim=(2, 3)).mean(dim=1)
     return value if batched else float(value[0])
 
