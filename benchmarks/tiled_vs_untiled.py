@@ -11,18 +11,19 @@ import torch
 
 from srlib import infer, models
 
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
 torch.manual_seed(0)
 model = models.build_model("rrdbnet").eval()
-rng = np.random.default_rng(0)
-img = rng.random((512, 512, 3)).astype(np.float32)
-infer.upscale(model, img[:32, :32])  # warm-up
-t = time.perf_counter()
-full = infer.upscale(model, img)
-t_full = time.perf_counter() - t
-t = time.perf_counter()
-tiled = infer.upscale(model, img, tile=256, tile_pad=16)
-t_tiled = time.perf_counter() - t
-print(
-    f"untiled {t_full:.1f} s, tiled 256/16 {t_tiled:.1f} s, overhead {100 * (t_tiled / t_full - 1):.1f} %, max diff {np.abs(full - tiled).max():.3g}"
-)
-print("peak RSS MiB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+image = np.random.default_rng(0).random((512, 512, 3)).astype(np.float32)
+infer.upscale(model, image[:32, :32])  # warm-up
+full, t_full = timed(lambda: infer.upscale(model, image))
+tiled, t_tiled = timed(lambda: infer.upscale(model, image, tile=256, tile_pad=16))
+print(f"untiled {t_full:.1f} s, tiled 256/16 {t_tiled:.1f} s, overhead {100 * (t_tiled / t_full - 1):.1f} %")
+print(f"largest difference {np.abs(full - tiled).max():.3g}")
+print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
