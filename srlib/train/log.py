@@ -82,7 +82,8 @@ def plot_curves(log_path: str | Path, title: str = "", axes=None):
     axes[0].set_yscale("log")
     axes[0].set_xlabel("step")
     axes[0].set_title("training losses (each term unweighted; loss = weighted total)")
-    axes[0].legend(fontsize=7)
+    if axes[0].get_legend_handles_labels()[0]:  # a run shorter than one log interval has no curve yet
+        axes[0].legend(fontsize=7)
     xs, ys = _series(rows, "val_psnr")
     axes[1].plot(xs, ys, "o-", ms=3)
     axes[1].set_xlabel("step")
