@@ -8,13 +8,13 @@ import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from torch import nn
 
+from srlib.io import to_numpy
+
 
 def as_display(image) -> np.ndarray:
     """HWC float in [0, 1] for imshow, from a torch (1)CHW tensor or a numpy array."""
     if isinstance(image, torch.Tensor):
-        image = image.detach().float().cpu()
-        image = image[0] if image.dim() == 4 else image
-        image = image.permute(1, 2, 0).numpy()
+        image = to_numpy(image)
     image = np.asarray(image, dtype=np.float32)
     return np.clip(image.squeeze(-1) if image.ndim == 3 and image.shape[-1] == 1 else image, 0, 1)
 
