@@ -69,6 +69,30 @@ def test_ssim_matches_skimage():
     assert ssim(a, b, y_channel=False) == pytest.approx(rgb, abs=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(11, 11), (43, 75), (140, 97)])
+def test_ssim_strips_and_blocks_match_skimage(shape):
+    """Sizes around the 32-row strips and 32-column blocks (partial last strip and block, one window)."""
+    rng = np.random.default_rng(sum(shape))
+    ya = rng.integers(16, 236, shape).astype(np.uint8)
+    yb = np.clip(ya + rng.normal(0, 12, shape), 16, 235).round().astype(np.uint8)
+    expected = structural_similarity(
+        ya.astype(float),
+        yb.astype(float),
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=255,
+    )
+    assert ssim(ya, yb) == pytest.approx(expected, abs=1e-12)
+
+
+def test_ssim_is_differentiable():
+    a, b = (torch.from_numpy(x).permute(2, 0, 1)[None].double() for x in _images(2))
+    a.requires_grad_(True)
+    ssim(a, b, round_y=False).sum().backward()
+    assert a.grad is not None and a.grad.abs().sum() > 0
+
+
 def test_batched_torch_matches_single():
     pairs = [_images(s) for s in range(3)]
     sr = torch.stack([torch.from_numpy(b).permute(2, 0, 1) for _, b in pairs])
