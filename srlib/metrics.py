@@ -36,8 +36,10 @@ import torch.nn.functional as F
 _Y_WEIGHTS = (65.481 / 255, 128.553 / 255, 24.966 / 255)
 
 
-def _as_batch(x) -> tuple[torch.Tensor, bool]:
-    """(N, C, H, W) float64 on [0, 255], and whether the input was a batch (4-D tensor)."""
+def _as_batch(x) -> tuple[torch.Tensor, bool, float]:
+    """(N, C, H, W) view in the input's dtype, whether the input was a batch (4-D tensor), and the factor
+    that puts it on [0, 255] (1 for uint8, 255 for float). Conversion to float64 waits until after
+    cropping and luma, so that a DIV2K-size image makes one full-size float64 copy, not five."""
     if isinstance(x, torch.Tensor):
         batched = x.ndim == 4
         if x.ndim not in (3, 4):
@@ -51,10 +53,16 @@ def _as_batch(x) -> tuple[torch.Tensor, bool]:
         t = torch.from_numpy(np.ascontiguousarray(x))
         t = t[None, None] if x.ndim == 2 else t.permute(2, 0, 1)[None]
     if t.dtype == torch.uint8:
-        return t.to(torch.float64), batched
+        return t, batched, 1.0
     if not t.is_floating_point():
         raise ValueError(f"images must be float in [0, 1] or uint8, got {t.dtype}")
-    return t.to(torch.float64) * 255.0, batched
+    return t, batched, 255.0
+
+
+def _to_255(t: torch.Tensor, scale: float) -> torch.Tensor:
+    """float64 on [0, 255]."""
+    t = t.to(torch.float64, copy=True)
+    return t.mul_(scale) if scale != 1.0 else t
 
 
 def rgb_to_y(x, grey_as_rgb: bool = False):
@@ -64,36 +72,41 @@ def rgb_to_y(x, grey_as_rgb: bool = False):
     as it is unless ``grey_as_rgb``). Not rounded. Returns float64: numpy (H, W) for numpy input,
     torch (N, 1, H, W) or (1, H, W) for torch input.
     """
-    t, batched = _as_batch(x)
-    y = _luma(t, grey_as_rgb)
+    t, batched, scale = _as_batch(x)
+    y = _luma(t, scale, grey_as_rgb)
     if isinstance(x, torch.Tensor):
         return y if batched else y[0]
     return y[0, 0].numpy()
 
 
-def _luma(t: torch.Tensor, grey_as_rgb: bool = False) -> torch.Tensor:
-    """(N, 3 or 1, H, W) on [0, 255] -> (N, 1, H, W) Y on [0, 255]."""
+def _luma(t: torch.Tensor, scale: float, grey_as_rgb: bool = False) -> torch.Tensor:
+    """(N, 3 or 1, H, W) times ``scale`` on [0, 255] -> (N, 1, H, W) float64 Y on [0, 255]."""
     if t.shape[1] == 3:
-        r, g, b = t[:, 0:1], t[:, 1:2], t[:, 2:3]
-        return 16.0 + _Y_WEIGHTS[0] * r + _Y_WEIGHTS[1] * g + _Y_WEIGHTS[2] * b
+        # one float64 buffer, updated in place: y = 16 + wr R + wg G + wb B
+        y = _to_255(t[:, 0:1], scale).mul_(_Y_WEIGHTS[0]).add_(16.0)
+        y.add_(t[:, 1:2], alpha=_Y_WEIGHTS[1] * scale)
+        return y.add_(t[:, 2:3], alpha=_Y_WEIGHTS[2] * scale)
     if t.shape[1] == 1:
-        return 16.0 + sum(_Y_WEIGHTS) * t if grey_as_rgb else t
+        y = _to_255(t, scale)
+        return y.mul_(sum(_Y_WEIGHTS)).add_(16.0) if grey_as_rgb else y
     raise ValueError(f"the Y channel needs 3 (RGB) or 1 (grey) channels, got {t.shape[1]}")
 
 
 def _prepare(sr, hr, crop_border: int, y_channel: bool, round_y: bool, grey_as_rgb: bool):
-    a, batched = _as_batch(sr)
-    b, _ = _as_batch(hr)
+    """Both images as float64 (N, C, H, W) on [0, 255]: cropped, and Y (rounded) when asked."""
+    a, batched, scale_a = _as_batch(sr)
+    b, _, scale_b = _as_batch(hr)
     if a.shape != b.shape:
         raise ValueError(f"sr and hr shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
     b = b.to(a.device)
     if crop_border:
         a = a[..., crop_border:-crop_border, crop_border:-crop_border]
         b = b[..., crop_border:-crop_border, crop_border:-crop_border]
-    if y_channel:
-        a, b = _luma(a, grey_as_rgb), _luma(b, grey_as_rgb)
-        if round_y:
-            a, b = a.round(), b.round()
+    if not y_channel:
+        return _to_255(a, scale_a), _to_255(b, scale_b), batched
+    a, b = _luma(a, scale_a, grey_as_rgb), _luma(b, scale_b, grey_as_rgb)
+    if round_y:  # both are fresh buffers: round in place
+        a, b = a.round_(), b.round_()
     return a, b, batched
 
 
@@ -104,7 +117,7 @@ def psnr(sr, hr, crop_border: int = 0, y_channel: bool = True, round_y: bool = T
     Returns a float, or a (N,) tensor for a 4-D batch (see the module docstring).
     """
     a, b, batched = _prepare(sr, hr, crop_border, y_channel, round_y, grey_as_rgb)
-    mse = ((a - b) ** 2).mean(dim=(1, 2, 3))
+    mse = (a - b).square_().mean(dim=(1, 2, 3))
     value = 10.0 * torch.log10(255.0**2 / mse)  # mse = 0 gives inf
     return value if batched else float(value[0])
 
