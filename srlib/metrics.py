@@ -82,10 +82,12 @@ def rgb_to_y(x, grey_as_rgb: bool = False):
 def _luma(t: torch.Tensor, scale: float, grey_as_rgb: bool = False) -> torch.Tensor:
     """(N, 3 or 1, H, W) times ``scale`` on [0, 255] -> (N, 1, H, W) float64 Y on [0, 255]."""
     if t.shape[1] == 3:
-        # one float64 buffer, updated in place: y = 16 + wr R + wg G + wb B
+        # y = 16 + wr R + wg G + wb B, in place; G and B go through one float64 scratch buffer, since adding
+        # a uint8 channel straight into float64 takes the slow mixed-dtype path (twice the time)
         y = _to_255(t[:, 0:1], scale).mul_(_Y_WEIGHTS[0]).add_(16.0)
-        y.add_(t[:, 1:2], alpha=_Y_WEIGHTS[1] * scale)
-        return y.add_(t[:, 2:3], alpha=_Y_WEIGHTS[2] * scale)
+        channel = torch.empty_like(y)
+        y.add_(channel.copy_(t[:, 1:2]), alpha=_Y_WEIGHTS[1] * scale)
+        return y.add_(channel.copy_(t[:, 2:3]), alpha=_Y_WEIGHTS[2] * scale)
     if t.shape[1] == 1:
         y = _to_255(t, scale)
         return y.mul_(sum(_Y_WEIGHTS)).add_(16.0) if grey_as_rgb else y
