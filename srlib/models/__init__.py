@@ -36,9 +36,7 @@ def build_model(name: str, **overrides) -> nn.Module:
     """Build a preset by name, with any constructor argument overridden."""
     key = ALIASES.get(name, name)
     if key not in PRESETS:
-        raise ValueError(
-            f"unknown model {name!r}; choose from {', '.join(sorted(PRESETS) + sorted(ALIASES))}"
-        )
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(sorted(PRESETS) + sorted(ALIASES))}")
     cls, defaults, _ = PRESETS[key]
     return cls(**{**defaults, **overrides})
 
@@ -115,9 +113,7 @@ def _cli_models(args) -> int:
     rows = model_table(args.scale)
     print(f"{'model':<21}{'architecture':<23}{'parameters':>13}{'GFLOPs':>11}  unit")
     for row in rows:
-        print(
-            f"{row['name']:<21}{row['arch']:<23}{row['params']:>13,}{row['gflops']:>11.4f}  {row['flops_unit']}"
-        )
+        print(f"{row['name']:<21}{row['arch']:<23}{row['params']:>13,}{row['gflops']:>11.4f}  {row['flops_unit']}")
     return 0
 
 

@@ -11,9 +11,7 @@ from torch import nn
 
 
 def _conv_block(in_ch: int, out_ch: int, kernel: int, stride: int, bn: bool = True) -> list[nn.Module]:
-    layers: list[nn.Module] = [
-        nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2 if stride == 1 else 1, bias=not bn)
-    ]
+    layers: list[nn.Module] = [nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2 if stride == 1 else 1, bias=not bn)]
     if bn:
         layers.append(nn.BatchNorm2d(out_ch))
     layers.append(nn.LeakyReLU(0.2, inplace=True))
@@ -57,9 +55,7 @@ class _PatchClassifier(nn.Module):
 class SRGANDiscriminator(_PatchClassifier):
     """Eight 3x3 convs (64 -> 512 features, stride 2 every other layer, BN from the second), dense 1024."""
 
-    def __init__(
-        self, num_in_ch: int = 3, num_feat: int = 64, input_size: int = 96, adaptive_pool: bool = False
-    ):
+    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, input_size: int = 96, adaptive_pool: bool = False):
         widths = [
             num_feat,
             num_feat,
@@ -79,9 +75,7 @@ class SRGANDiscriminator(_PatchClassifier):
 class VGGStyleDiscriminator(_PatchClassifier):
     """ESRGAN's discriminator: five stages of (3x3 conv, 4x4 stride-2 conv), 64 -> 512 features, dense 100."""
 
-    def __init__(
-        self, num_in_ch: int = 3, num_feat: int = 64, input_size: int = 128, adaptive_pool: bool = False
-    ):
+    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, input_size: int = 128, adaptive_pool: bool = False):
         widths = [num_feat, 2 * num_feat, 4 * num_feat, 8 * num_feat, 8 * num_feat]
         layers: list[nn.Module] = []
         in_ch = num_in_ch

@@ -83,16 +83,10 @@ class RRDBNet(nn.Module):
         if self.unshuffle > 1:
             _, _, h, w = x.shape
             if h % self.unshuffle or w % self.unshuffle:
-                raise ValueError(
-                    f"RRDBNet x{self.scale} needs H and W divisible by {self.unshuffle}, got {h}x{w}"
-                )
+                raise ValueError(f"RRDBNet x{self.scale} needs H and W divisible by {self.unshuffle}, got {h}x{w}")
             x = F.pixel_unshuffle(x, self.unshuffle)  # (B, 3*u*u, H/u, W/u)
         feat = self.conv_first(x)  # (B, F, h, w)
         feat = feat + self.conv_body(self.body(feat))  # trunk with its long skip
-        feat = self.lrelu(
-            self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest"))
-        )  # (B, F, 2h, 2w)
-        feat = self.lrelu(
-            self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest"))
-        )  # (B, F, 4h, 4w)
+        feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))  # (B, F, 2h, 2w)
+        feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))  # (B, F, 4h, 4w)
         return self.conv_last(self.lrelu(self.conv_hr(feat)))
