@@ -72,7 +72,7 @@ SIZES = {
         ],
         metric_pairs=100,
         metric_hr=DIV2K_HR,
-        data_patches=256,
+        data_patches=2048,  # >= 100 batches: the 4 batches the workers prefetch are noise
     ),
     "quick": dict(
         matmul=256,
@@ -322,9 +322,14 @@ def bench_tiling(cfg: dict, tmp: Path) -> list[dict]:
 
 
 def bench_train(cfg: dict) -> list[dict]:
-    """One step per preset through ``srlib.train``'s ``Step``; the GAN rows run without the VGG term."""
+    """One step per preset through ``srlib.train``'s ``Step``; the GAN rows run without the VGG term.
+
+    ``g_gflops``: the generator's share of the step, 3x its forward FLOPs (the backward of a convolution
+    costs two forwards: the input gradient and the weight gradient), per second of the whole step. For
+    the GAN rows it leaves out the discriminator's work, so it is a lower bound of the achieved rate.
+    """
     try:
-        from srlib.models import build_model
+        from srlib.models import build_model, count_flops
         from srlib.train.config import PRESETS
         from srlib.train.loop import Step
     except ImportError as error:
@@ -347,6 +352,7 @@ def bench_train(cfg: dict) -> list[dict]:
         lr = torch.nn.functional.interpolate(hr, scale_factor=1 / p.scale, mode="bicubic", antialias=True)
         fn = step.psnr_step if p.mode == "psnr" else step.gan_step
         seconds = best_time(lambda fn=fn, lr=lr, hr=hr: fn(lr, hr), repeat=1 if "paper" in name else cfg["repeat"])
+        g_gflop = 3 * p.batch_size * count_flops(G, tuple(lr.shape[-2:])) / 1e9
         rows.append(
             dict(
                 preset=name,
@@ -354,6 +360,8 @@ def bench_train(cfg: dict) -> list[dict]:
                 batch=f"{p.batch_size}x{p.patch_size}px",
                 seconds=seconds,
                 patches_per_s=p.batch_size / seconds,
+                g_gflop=g_gflop,
+                g_gflops=g_gflop / seconds,
             )
         )
     return rows
@@ -447,10 +455,11 @@ def bench_data(cfg: dict, tmp: Path) -> list[dict]:
         hr, _ = _synthetic_pair(rng, (side, side))
         Image.fromarray(hr).save(folder / f"{i:04d}.png")
     patch, batch = (128, 16) if side > 128 else (32, 4)
+    repeat = -(-cfg["data_patches"] // 8) + 2 * batch  # enough for the timed patches plus the warm-up batch
     rows = []
     for degradation in ("bicubic", "second_order"):
         try:
-            dataset = SRDataset(folder, scale=4, patch_size=patch, degradation=degradation, repeat=64)
+            dataset = SRDataset(folder, scale=4, patch_size=patch, degradation=degradation, repeat=repeat)
         except (ValueError, RuntimeError) as error:
             rows.append(dict(degradation=degradation, error=str(error)[:120]))
             continue
