@@ -28,6 +28,28 @@ def test_fast_rrdbnet_matches_eager():
             assert (fast(x) - model(x)).abs().max() < 1e-5
 
 
+def test_fast_srresnet_folds_batchnorm_exactly():
+    """BN with non-trivial running statistics, so that a wrong fold cannot pass."""
+    from srlib.models import build_model
+    from srlib.models.fast import FastSRResNet, optimize_for_inference
+
+    torch.manual_seed(0)
+    model = build_model("srresnet", scale=4, num_block=3, num_feat=16)
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    fast = optimize_for_inference(model)
+    assert isinstance(fast, FastSRResNet)
+    assert all(torch.equal(a, b) for a, b in zip(fast.state_dict().values(), model.state_dict().values(), strict=True))
+    x = torch.rand(2, 3, 12, 10)
+    with torch.no_grad():
+        expected = model(x)
+    assert (fast(x) - expected).abs().max() < 1e-5
+
+
 def test_table_and_run_log(tmp_path):
     table = bench.markdown_table([dict(a=1.23456, b="x"), dict(a=1234.5, c=1e-4)])
     assert table.splitlines()[0] == "| a | b | c |" and "1.23" in table and "1.0e-04" in table

@@ -10,6 +10,8 @@ What it does, measured on a 2-core AVX-512 CPU (BENCHMARKS.md, "Model inference"
   fused into it (oneDNN post-ops via ``torch.ops.mkldnn._convolution_pointwise``, the kernels
   ``torch.compile`` uses on the CPU), and the dense-block concatenations write into four buffers
   allocated once per forward instead of four fresh tensors per block;
+- SRResNet only (``FastSRResNet``): each eval-mode BatchNorm folded into the convolution before it and
+  each residual add fused into the block's second convolution;
 - the forward runs under ``torch.inference_mode``: the result carries no autograd history.
 
 On a GPU, or a CPU build without oneDNN, the same module runs plain ``F.conv2d`` calls.
@@ -22,8 +24,10 @@ import copy
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from srlib.models.rrdbnet import RESIDUAL_SCALE, RRDBNet
+from srlib.models.srresnet import SRResNet
 
 LRELU_SLOPE = 0.2  # RRDBNet's LeakyReLU slope
 
@@ -96,13 +100,39 @@ class FastRRDBNet(RRDBNet):
             return out.contiguous()
 
 
+def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weights of ``bn(conv(x))`` as one convolution (eval-mode BN is a per-channel affine map)."""
+    return fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias)
+
+
+class FastSRResNet(SRResNet):
+    """SRResNet with the same parameters and an inference-only forward: each BatchNorm folded into the
+    convolution before it (computed per call from the current parameters, so the state dict is untouched),
+    each block's residual add fused into its second convolution, channels_last."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            x = x.contiguous(memory_format=torch.channels_last)
+            head = self.head(x)  # 9x9 conv + PReLU
+            feat = head
+            for block in self.body:  # feat + BN(conv(PReLU(BN(conv(feat)))))
+                conv1, bn1, prelu, conv2, bn2 = block.body
+                y = prelu(_conv(feat, *_folded(conv1, bn1), act=False))
+                feat = _conv(y, *_folded(conv2, bn2), act=False, other=feat)
+            conv, bn = self.conv_after_body
+            feat = _conv(feat, *_folded(conv, bn), act=False, other=head)  # global skip
+            return self.tail(self.upsample(feat)).contiguous()
+
+
 def optimize_for_inference(model: nn.Module) -> nn.Module:
-    """An equivalent inference-only copy of ``model``: eval mode, no grads, channels_last, fused RRDBNet.
+    """An equivalent inference-only copy of ``model``: eval mode, no grads, channels_last; RRDBNet and
+    SRResNet also get fused forwards.
 
     The input model is left as it is. The copy's state dict has the same keys and values.
     """
-    if type(model) is RRDBNet:
-        fast = FastRRDBNet.__new__(FastRRDBNet)
+    fast_class = {RRDBNet: FastRRDBNet, SRResNet: FastSRResNet}.get(type(model))
+    if fast_class is not None:
+        fast = fast_class.__new__(fast_class)
         fast.__dict__ = copy.deepcopy(model).__dict__  # same submodules and settings, new class
     else:
         fast = copy.deepcopy(model)
