@@ -12,10 +12,8 @@ LPIPS (AlexNet, v0.1, the challenges' perceptual metric; lower is better) needs 
 is downloaded here: when they are missing the result says so in ``notes`` and the table prints the note,
 never a silent blank. LPIPS is computed on the whole RGB image (no border crop), inputs in [-1, 1].
 
-NIQE (Mittal et al. 2013), a no-reference naturalness score (lower is better), is offered with a pristine
-model that srlib fits on HR images the caller chooses (``fit_niqe``): the published model was fitted on
-125 photographs srlib does not have, so absolute values differ from published NIQE figures and are
-comparable only under one fitted model. The result's notes say so.
+NIQE (``srlib.niqe``), a no-reference naturalness score (lower is better), is added when a pristine model
+fitted by ``srlib.niqe.fit_niqe`` is given: not the published model, so the result's notes say so.
 
 The progress bar reproduces the original report's line, with running means:
 ``[converting LR images to SR images] PSNR: 24.7648 dB SSIM: 0.6971: 100%|...| 100/100``.
@@ -25,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import functools
 import importlib.util
 import json
 import math
@@ -36,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from srlib.niqe import fit_niqe, niqe
 
 PROGRESS_DESC = "[converting LR images to SR images]"  # the original report's progress bar
 METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
@@ -72,117 +71,6 @@ def load_lpips(device: torch.device) -> Callable[[np.ndarray, np.ndarray], float
             return float(net(*pair).item())
 
     return score
-
-
-# ---------------------------------------------------------------------------------------------------
-# NIQE, a no-reference score, with a pristine model fitted by srlib (not the published one)
-
-NIQE_BLOCK = 96  # patch side at the first scale (Mittal et al. 2013)
-NIQE_SHARPNESS = 0.75  # pristine patches: local sharpness above this fraction of the image's sharpest
-_SHAPES = np.arange(0.2, 10.001, 0.001)  # candidate (A)GGD shape parameters, as in the reference code
-
-
-def _gaussian_filter(x: np.ndarray) -> np.ndarray:
-    """7x7 Gaussian, sigma 7/6, edges replicated (the reference code's local mean and deviation)."""
-    from scipy.ndimage import correlate
-
-    g = np.exp(-((np.arange(7) - 3) ** 2) / (2 * (7 / 6) ** 2))
-    kernel = np.outer(g, g) / np.outer(g, g).sum()
-    return correlate(x, kernel, mode="nearest")
-
-
-@functools.cache
-def _shape_tables() -> tuple[np.ndarray, np.ndarray]:
-    """The moment ratios of each candidate shape, for the GGD and the AGGD fits."""
-    from scipy.special import gamma
-
-    g1, g2, g3 = gamma(1 / _SHAPES), gamma(2 / _SHAPES), gamma(3 / _SHAPES)
-    return g1 * g3 / g2**2, g2**2 / (g1 * g3)
-
-
-def _ggd_shape(v: np.ndarray) -> tuple[float, float]:
-    """Generalised Gaussian fit by moment matching: (shape, variance)."""
-    ratios = _shape_tables()[0]
-    rho = np.mean(v**2) / np.mean(np.abs(v)) ** 2
-    return float(_SHAPES[np.argmin(np.abs(rho - ratios))]), float(np.mean(v**2))
-
-
-def _aggd(v: np.ndarray) -> list[float]:
-    """Asymmetric generalised Gaussian fit: shape, mean, left and right variances."""
-    from scipy.special import gamma
-
-    left, right = np.sqrt(np.mean(v[v < 0] ** 2)), np.sqrt(np.mean(v[v > 0] ** 2))
-    ratio, rhat = left / right, np.mean(np.abs(v)) ** 2 / np.mean(v**2)
-    rhat_norm = rhat * (ratio**3 + 1) * (ratio + 1) / (ratio**2 + 1) ** 2
-    ratios = _shape_tables()[1]
-    a = float(_SHAPES[np.argmin((ratios - rhat_norm) ** 2)])
-    mean = (right - left) * gamma(2 / a) / gamma(1 / a) * np.sqrt(gamma(1 / a) / gamma(3 / a))
-    return [a, float(mean), float(left**2), float(right**2)]
-
-
-def _niqe_blocks(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """36 natural-scene statistics per 96x96 block (18 per scale, two scales) and each block's sharpness."""
-    from srlib.imresize import imresize
-
-    features, sharpness = [], None
-    for level in range(2):
-        side = NIQE_BLOCK // (level + 1)
-        mu = _gaussian_filter(grey)
-        sigma = np.sqrt(np.abs(_gaussian_filter(grey * grey) - mu * mu))
-        mscn = (grey - mu) / (sigma + 1)  # mean-subtracted contrast-normalised coefficients
-        rows, cols = grey.shape[0] // side, grey.shape[1] // side
-        per_level = []
-        for i in range(rows):
-            for j in range(cols):
-                block = mscn[i * side : (i + 1) * side, j * side : (j + 1) * side]
-                feats = list(_ggd_shape(block.ravel()))
-                for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):  # horizontal, vertical, two diagonals
-                    feats += _aggd((block * np.roll(block, (dy, dx), axis=(0, 1))).ravel())
-                per_level.append(feats)
-        if level == 0:
-            blocks = sigma[: rows * side, : cols * side].reshape(rows, side, cols, side)
-            sharpness = blocks.mean(axis=(1, 3)).ravel()
-        features.append(np.array(per_level))
-        grey = imresize(grey, 0.5)
-    return np.concatenate(features, axis=1), sharpness
-
-
-def _grey255(image: np.ndarray) -> np.ndarray:
-    """MATLAB's rgb2gray on [0, 255] (NIQE's input), from HWC / HW float in [0, 1]."""
-    image = np.asarray(image, dtype=np.float64)
-    if image.ndim == 3 and image.shape[2] >= 3:
-        image = image[..., :3] @ np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
-    elif image.ndim == 3:
-        image = image[..., 0]
-    return np.round(image * 255)
-
-
-def fit_niqe(images) -> dict:
-    """A NIQE pristine model (mean, covariance of the sharp blocks' features) fitted on ``images``.
-
-    images: HR arrays or files. The published model was fitted on 125 pristine photographs that srlib does
-    not have; a model fitted here on other images gives different absolute values (lower = closer to the
-    statistics of the fitting set), so NIQE values are comparable only under the same fitted model.
-    """
-    from srlib.io import read_image
-
-    sharp = []
-    for image in images:
-        image = read_image(image) if isinstance(image, (str, Path)) else image
-        feats, sharpness = _niqe_blocks(_grey255(image))
-        sharp.append(feats[sharpness > NIQE_SHARPNESS * sharpness.max()])
-    feats = np.concatenate(sharp)
-    return dict(mu=feats.mean(axis=0), cov=np.cov(feats, rowvar=False), blocks=len(feats), images=len(sharp))
-
-
-def niqe(image: np.ndarray, model: dict) -> float:
-    """NIQE of one image (HWC / HW float in [0, 1], at least 192 px a side) under a fitted pristine model."""
-    feats, _ = _niqe_blocks(_grey255(image))
-    if len(feats) < 2:
-        raise ValueError(f"NIQE needs at least two {NIQE_BLOCK}x{NIQE_BLOCK} blocks, got an image of {image.shape[:2]}")
-    diff = model["mu"] - feats.mean(axis=0)
-    cov = (model["cov"] + np.cov(feats, rowvar=False)) / 2
-    return float(np.sqrt(diff @ np.linalg.pinv(cov) @ diff))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -485,16 +373,6 @@ def interpolate_models(psnr_model: nn.Module, gan_model: nn.Module, alpha: float
     return model.eval()
 
 
-def panel_title(method: str, origin: str, metrics: dict | None = None, width: int = 34) -> str:
-    """ "Method — origin" wrapped to ``width``, then "PSNR dB / SSIM" (Y) when metrics are given."""
-    import textwrap
-
-    lines = textwrap.wrap(f"{method} — {origin}" if origin else method, width)
-    if metrics:
-        lines.append(f"{metrics['psnr_y']:.2f} dB / {metrics['ssim_y']:.4f}")
-    return "\n".join(lines)
-
-
 def compare_methods(methods: dict, hr: np.ndarray, scale: int = 4, device=None) -> tuple[list, list[dict]]:
     """Each method on the bicubic LR of one HR image: panels [(title, SR)] + the HR panel, and metric rows.
 
@@ -502,6 +380,7 @@ def compare_methods(methods: dict, hr: np.ndarray, scale: int = 4, device=None) 
     crop = scale) on this image; SR images are rounded to 8 bits before measuring, as saved files would be.
     """
     from srlib import infer
+    from srlib.plots import panel_title
 
     lr = make_lr(hr, scale)
     panels, rows = [], []
@@ -512,44 +391,6 @@ def compare_methods(methods: dict, hr: np.ndarray, scale: int = 4, device=None) 
         rows.append(dict(method=name, weights=origin, **metrics))
     panels.append(("HR (ground truth)", hr))
     return panels, rows
-
-
-def comparison_figure(panels: list[tuple[str, np.ndarray]], boxes, suptitle: str | None = None, size: float = 2.5):
-    """Columns of (title, image), all the same size: the full view with the crop boxes drawn, then one zoomed
-    row per box. ``boxes``: (x, y, side) in pixels of these images. Returns the figure."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    from srlib.plots import as_display
-
-    colors = ("#e41a1c", "#1f78b4", "#33a02c", "#ff7f00")
-    height, width = panels[0][1].shape[:2]
-    ratio = height / width
-    fig, axes = plt.subplots(1 + len(boxes), len(panels), squeeze=False,
-                             figsize=(size * len(panels), size * (ratio + len(boxes)) + 0.9),
-                             gridspec_kw=dict(height_ratios=[ratio] + [1] * len(boxes)))  # fmt: skip
-    for col, (title, image) in enumerate(panels):
-        shown = as_display(image)
-        axes[0, col].imshow(shown, cmap="gray", vmin=0, vmax=1)
-        axes[0, col].set_title(title, fontsize=7)
-        for row, (x, y, side) in enumerate(boxes, start=1):
-            side = min(side, height, width)
-            x, y = min(max(x, 0), width - side), min(max(y, 0), height - side)  # keep the box inside
-            color = colors[(row - 1) % len(colors)]
-            axes[0, col].add_patch(Rectangle((x - 0.5, y - 0.5), side, side, fill=False, edgecolor=color, lw=1.2))
-            axes[row, col].imshow(shown[y : y + side, x : x + side], cmap="gray", vmin=0, vmax=1)
-            for spine in axes[row, col].spines.values():
-                spine.set_edgecolor(color)
-                spine.set_linewidth(2)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for ax in axes[0]:
-        ax.axis("off")
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=9)
-    fig.tight_layout()
-    return fig
 
 
 def metrics_table(results: list[dict], published: bool = True):

@@ -1,11 +1,14 @@
-"""Figures used by more than one notebook: image rows and block diagrams drawn from the modules."""
+"""Figures used by more than one notebook: image rows, side-by-side comparisons with zoomed crops, and
+block diagrams drawn from the modules."""
 
 from __future__ import annotations
+
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from torch import nn
 
 from srlib.io import to_numpy
@@ -25,6 +28,47 @@ def image_row(images, titles, suptitle: str | None = None, width: float = 3.2):
     for ax, image, title in zip(axes[0], images, titles, strict=True):
         ax.imshow(as_display(image), cmap="gray", vmin=0, vmax=1)
         ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def panel_title(method: str, origin: str, metrics: dict | None = None, width: int = 34) -> str:
+    """ "Method — origin" wrapped to ``width``, then "PSNR dB / SSIM" (Y) when metrics are given."""
+    lines = textwrap.wrap(f"{method} — {origin}" if origin else method, width)
+    if metrics:
+        lines.append(f"{metrics['psnr_y']:.2f} dB / {metrics['ssim_y']:.4f}")
+    return "\n".join(lines)
+
+
+def comparison_figure(panels: list[tuple[str, np.ndarray]], boxes, suptitle: str | None = None, size: float = 2.5):
+    """Columns of (title, image), all the same size: the full view with the crop boxes drawn, then one zoomed
+    row per box. ``boxes``: (x, y, side) in pixels of these images. Returns the figure."""
+    colors = ("#e41a1c", "#1f78b4", "#33a02c", "#ff7f00")
+    height, width = panels[0][1].shape[:2]
+    ratio = height / width
+    fig, axes = plt.subplots(1 + len(boxes), len(panels), squeeze=False,
+                             figsize=(size * len(panels), size * (ratio + len(boxes)) + 0.9),
+                             gridspec_kw=dict(height_ratios=[ratio] + [1] * len(boxes)))  # fmt: skip
+    for col, (title, image) in enumerate(panels):
+        shown = as_display(image)
+        axes[0, col].imshow(shown, cmap="gray", vmin=0, vmax=1)
+        axes[0, col].set_title(title, fontsize=7)
+        for row, (x, y, side) in enumerate(boxes, start=1):
+            side = min(side, height, width)
+            x, y = min(max(x, 0), width - side), min(max(y, 0), height - side)  # keep the box inside
+            color = colors[(row - 1) % len(colors)]
+            axes[0, col].add_patch(Rectangle((x - 0.5, y - 0.5), side, side, fill=False, edgecolor=color, lw=1.2))
+            axes[row, col].imshow(shown[y : y + side, x : x + side], cmap="gray", vmin=0, vmax=1)
+            for spine in axes[row, col].spines.values():
+                spine.set_edgecolor(color)
+                spine.set_linewidth(2)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[0]:
         ax.axis("off")
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
