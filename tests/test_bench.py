@@ -62,3 +62,14 @@ def test_table_and_run_log(tmp_path):
     fresh = tmp_path / "NEW.md"
     bench.append_run(fresh, "#### run 1")
     assert bench.RUN_LOG in fresh.read_text()
+
+
+def test_every_section_runs_at_quick_sizes(tmp_path):
+    """`srlib bench --quick`: each section gives rows without errors, and srlib's metrics equal scikit-image's."""
+    results = bench.run(quick=True, tmp=tmp_path)
+    assert list(results) == list(bench.SECTIONS)
+    for section, rows in results.items():
+        assert rows and not any("error" in row for row in rows), (section, rows)
+    reference = results["metrics"][-1]
+    assert reference["max_dpsnr"] < 1e-10 and reference["max_dssim"] < 1e-10
+    assert all(row["patches_per_s"] > 0 for row in results["data"] + results["train"])
