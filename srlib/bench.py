@@ -8,8 +8,9 @@ versions, the load, the date and the command, to the run log at the end of BENCH
 - ``models``: each family at x4 on a 128x128 LR input, batch 1: wall time, GFLOP/s from
   ``srlib.models.count_flops``, ratio to the conv ceiling measured in the same process just before and
   after, peak resident memory. Each row runs in a fresh subprocess so ``ru_maxrss`` is its own;
-- ``tiling``: the LR of a 2040x1404 DIV2K image (510x351) through RRDBNet x4, untiled and through
-  ``srlib.infer.upscale`` with tiles: time, overhead, peak memory;
+- ``tiling``: the LR of a 2040x1404 DIV2K image (510x351) through each family at x4 with tiles
+  (``srlib.infer.upscale``), and RRDBNet also untiled: time, GFLOP/s and ratio to the conv ceiling, time
+  overhead against untiled, peak memory;
 - ``train``: one training step per preset (``srlib.train`` presets, ``Step``): HR patches per second;
 - ``metrics``: PSNR+SSIM on Y over DIV2K-size pairs, srlib against scikit-image on the same Y images;
 - ``data``: patches per second from ``srlib.data.SRDataset`` with 2 workers (bicubic, second order).
@@ -57,7 +58,17 @@ SIZES = {
             ("rrdbnet", {}, "fast"),
             ("rrdbnet", {}, "fast+malloc"),
         ],
-        tiling=dict(model={}, hr=DIV2K_HR, tiles=[(None, 0), (256, 16)]),
+        tiling=dict(
+            hr=DIV2K_HR,
+            runs=[  # (model, overrides, tile, pad); an untiled run is the reference for the same model
+                ("rrdbnet", {}, None, 0),
+                ("rrdbnet", {}, 256, 16),
+                ("edsr", {}, 256, 16),
+                ("edsr_baseline", {}, 256, 16),
+                ("srresnet", {}, 256, 16),
+                ("msrresnet", {}, 256, 16),
+            ],
+        ),
         train_presets=[
             "edsr_quick",
             "srresnet_quick",
@@ -83,7 +94,13 @@ SIZES = {
             ("rrdbnet", dict(num_block=1, num_feat=16, num_grow_ch=8), "eager"),
             ("rrdbnet", dict(num_block=1, num_feat=16, num_grow_ch=8), "fast"),
         ],
-        tiling=dict(model=dict(num_block=1, num_feat=16, num_grow_ch=8), hr=(64, 96), tiles=[(None, 0), (16, 4)]),
+        tiling=dict(
+            hr=(64, 96),
+            runs=[
+                ("rrdbnet", dict(num_block=1, num_feat=16, num_grow_ch=8), None, 0),
+                ("rrdbnet", dict(num_block=1, num_feat=16, num_grow_ch=8), 16, 4),
+            ],
+        ),
         train_presets=["rrdb_psnr_quick"],
         metric_pairs=2,
         metric_hr=(64, 64),
@@ -216,6 +233,15 @@ def _child(job_json: str) -> None:
     print(json.dumps(result))
 
 
+def _flops(name: str, overrides: dict, lr_size: tuple[int, int]) -> int:
+    """The model's FLOPs at x4 on one LR image, counted on the meta device: no memory, no arithmetic (a real
+    forward here would put an untiled run's memory into the tiled rows' peak RSS)."""
+    from srlib.models import build_model, count_flops
+
+    with torch.device("meta"):
+        return count_flops(build_model(name, scale=4, **overrides), lr_size)
+
+
 def _prepare_model(name: str, overrides: dict, variant: str):
     from srlib.models import build_model
     from srlib.models.fast import optimize_for_inference
@@ -230,10 +256,8 @@ def _prepare_model(name: str, overrides: dict, variant: str):
 
 def _job_model(job: dict) -> dict:
     """One model at x4 on an LR square: time, GFLOP/s, ratio to the conv ceiling measured around it."""
-    from srlib.models import build_model, count_flops
-
     size = job["lr"]
-    flops = count_flops(build_model(job["name"], scale=4, **job["overrides"]), (size, size))
+    flops = _flops(job["name"], job["overrides"], (size, size))
     model, channels_last = _prepare_model(job["name"], job["overrides"], job["variant"])
     x = torch.rand(1, 3, size, size)
     if channels_last:
@@ -248,12 +272,17 @@ def _job_model(job: dict) -> dict:
 
 
 def _job_tiling(job: dict) -> dict:
-    """RRDBNet x4 (fast path) on the LR of a DIV2K-size image, untiled or through ``srlib.infer.upscale``."""
+    """A model x4 (fast path) on the LR of a DIV2K-size image, untiled or through ``srlib.infer.upscale``.
+
+    ``gflop`` is the model's work on the LR image itself (what the padded tiles recompute is overhead).
+    """
     from srlib.infer import upscale
 
-    model, _ = _prepare_model("rrdbnet", job["model"], "fast")
     h, w = job["hr"]
+    flops = _flops(job["name"], job["overrides"], (h // 4, w // 4))
+    model, _ = _prepare_model(job["name"], job["overrides"], "fast")
     lr = torch.rand(1, 3, h // 4, w // 4)
+    ceiling_before = conv_ceiling(job["conv_sizes"])
     start = time.perf_counter()
     if job["tile"] is None:
         out = model(lr)
@@ -263,7 +292,9 @@ def _job_tiling(job: dict) -> dict:
     if tuple(out.shape[-2:]) != (h, w):
         raise RuntimeError(f"expected a {h}x{w} output, got {tuple(out.shape)}")
     np.save(job["out"], out[0, :, :64, :64].float().numpy())  # a corner for the tiled-vs-untiled diff
-    return dict(seconds=seconds)
+    ceiling = max(ceiling_before, conv_ceiling(job["conv_sizes"]))
+    gflops = flops / seconds / 1e9
+    return dict(seconds=seconds, gflop=flops / 1e9, gflops=gflops, ceiling=ceiling, ratio=gflops / ceiling)
 
 
 _JOBS = {"model": _job_model, "tiling": _job_tiling}
@@ -299,18 +330,29 @@ def _tiled_area(hr: tuple[int, int], tile: int | None, pad: int) -> float:
 
 
 def bench_tiling(cfg: dict, tmp: Path) -> list[dict]:
+    """Each run in its own process (peak RSS is the run's); tiled runs compared with the same model untiled."""
     spec = cfg["tiling"]
-    rows, ref, base = [], None, None
-    for tile, pad in spec["tiles"]:
-        out = tmp / f"tile_{tile}_{pad}.npy"
-        job = dict(kind="tiling", model=spec["model"], hr=spec["hr"], tile=tile, pad=pad, out=str(out))
-        row = dict(tile="untiled" if tile is None else f"{tile} pad {pad}", **_run_child(job, MALLOC_ENV))
+    rows, untiled = [], {}  # model -> (output corner, seconds)
+    for name, overrides, tile, pad in spec["runs"]:
+        out = tmp / f"tile_{name}_{tile}_{pad}.npy"
+        job = dict(
+            kind="tiling",
+            name=name,
+            overrides=overrides,
+            hr=spec["hr"],
+            tile=tile,
+            pad=pad,
+            out=str(out),
+            conv_sizes=[cfg["lr"]],
+        )
+        row = dict(model=name, tile="untiled" if tile is None else f"{tile} pad {pad}", **_run_child(job, MALLOC_ENV))
         row["area_overhead"] = _tiled_area(spec["hr"], tile, pad) - 1  # extra LR pixels the tiles compute
         if "error" not in row:
             corner = np.load(out)
             if tile is None:
-                ref, base = corner, row["seconds"]
-            if base is not None:
+                untiled[name] = (corner, row["seconds"])
+            if name in untiled:
+                ref, base = untiled[name]
                 row["overhead"] = row["seconds"] / base - 1
                 row["max_diff"] = float(np.abs(corner - ref).max())
         rows.append(row)
@@ -352,7 +394,13 @@ def bench_train(cfg: dict) -> list[dict]:
         lr = torch.nn.functional.interpolate(hr, scale_factor=1 / p.scale, mode="bicubic", antialias=True)
         fn = step.psnr_step if p.mode == "psnr" else step.gan_step
         seconds = best_time(lambda fn=fn, lr=lr, hr=hr: fn(lr, hr), repeat=1 if "paper" in name else cfg["repeat"])
-        g_gflop = 3 * p.batch_size * count_flops(G, tuple(lr.shape[-2:])) / 1e9
+        with torch.device("meta"):
+            g_gflop = (
+                3
+                * p.batch_size
+                * count_flops(build_model(p.model, scale=p.scale, **p.model_kwargs), lr.shape[-2:])
+                / 1e9
+            )
         rows.append(
             dict(
                 preset=name,
