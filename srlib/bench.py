@@ -16,7 +16,9 @@ versions, the load, the date and the command, to the run log at the end of BENCH
 - ``data``: patches per second from ``srlib.data.SRDataset`` with 2 workers (bicubic, second order).
 
 Timings are wall-clock, the best of ``repeat`` runs after one warm-up. ``--quick`` shrinks every size so
-the whole command takes seconds (the tests use it); its numbers mean nothing.
+the whole command takes seconds (the tests use it); its numbers mean nothing. ``--device cuda`` runs the
+same sections on a GPU (timed to the end of the kernels, peak GPU memory added, TF32 settings recorded);
+that path is written for the GPU table but has not run on a GPU yet.
 """
 
 from __future__ import annotations
@@ -117,20 +119,37 @@ MALLOC_ENV = {  # glibc: keep freed large blocks for reuse instead of unmapping 
 # timing and machine facts
 
 
+def bench_device() -> torch.device:
+    """Where the model, training and metric rows run: ``SRLIB_BENCH_DEVICE`` (``--device``), default CPU.
+
+    An environment variable rather than an argument so the subprocess rows inherit it.
+    """
+    return torch.device(os.environ.get("SRLIB_BENCH_DEVICE", "cpu"))
+
+
+def sync() -> None:
+    """Wait for queued GPU work, so that a clock read after it measures the work (no-op on the CPU)."""
+    if bench_device().type == "cuda":
+        torch.cuda.synchronize()
+
+
 def best_time(fn, repeat: int = 3, warmup: int = 1) -> float:
     """Best seconds of ``repeat`` calls after ``warmup`` calls (the least disturbed run).
 
     Wall clock, or with ``SRLIB_BENCH_CLOCK=cpu`` (``--clock cpu``) this process's CPU time: on a shared,
     loaded machine that leaves out the time other processes held the cores, but it only equals the
-    compute time with one thread (``--threads 1``; idle OpenMP threads spin and count).
+    compute time with one thread (``--threads 1``; idle OpenMP threads spin and count). On a GPU each
+    call is timed to the end of its kernels.
     """
     clock = time.process_time if os.environ.get("SRLIB_BENCH_CLOCK") == "cpu" else time.perf_counter
     for _ in range(warmup):
         fn()
+    sync()
     times = []
     for _ in range(repeat):
         start = clock()
         fn()
+        sync()
         times.append(clock() - start)
     return min(times)
 
@@ -167,6 +186,9 @@ def machine_info() -> dict:
         mkl=torch.backends.mkl.is_available(),
         cpu_capability=torch.backends.cpu.get_cpu_capability(),
         cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+        device=str(bench_device()),
+        # what cuDNN convs and cuBLAS matmuls may use for float32 (TF32 changes the ceilings several-fold)
+        tf32=f"conv {torch.backends.cudnn.allow_tf32}, matmul {torch.backends.cuda.matmul.allow_tf32}",
     )
 
 
@@ -176,15 +198,15 @@ def machine_info() -> dict:
 
 @torch.inference_mode()
 def matmul_gflops(n: int, repeat: int = 3) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, device=bench_device()), torch.randn(n, n, device=bench_device())
     return 2 * n**3 / best_time(lambda: a @ b, repeat) / 1e9
 
 
 @torch.inference_mode()
 def conv_gflops(size: int, channels_last: bool, channels: int = 64, repeat: int = 5) -> float:
     """A ``channels -> channels`` 3x3 conv on a (1, C, size, size) input, like RRDBNet's trunk."""
-    conv = torch.nn.Conv2d(channels, channels, 3, 1, 1).eval()
-    x = torch.randn(1, channels, size, size)
+    conv = torch.nn.Conv2d(channels, channels, 3, 1, 1).eval().to(bench_device())
+    x = torch.randn(1, channels, size, size, device=bench_device())
     if channels_last:
         conv, x = conv.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     flops = 2 * channels * channels * 9 * size * size
@@ -230,6 +252,8 @@ def _child(job_json: str) -> None:
     result = dict(rss_start_mb=peak_rss_mb())
     result.update(_JOBS[job["kind"]](job))
     result["peak_rss_mb"] = peak_rss_mb()
+    if bench_device().type == "cuda":
+        result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(result))
 
 
@@ -246,7 +270,7 @@ def _prepare_model(name: str, overrides: dict, variant: str):
     from srlib.models import build_model
     from srlib.models.fast import optimize_for_inference
 
-    model = build_model(name, scale=4, **overrides).eval()
+    model = build_model(name, scale=4, **overrides).eval().to(bench_device())
     if variant == "channels_last":
         return model.to(memory_format=torch.channels_last), True
     if variant.startswith("fast"):
@@ -259,7 +283,7 @@ def _job_model(job: dict) -> dict:
     size = job["lr"]
     flops = _flops(job["name"], job["overrides"], (size, size))
     model, channels_last = _prepare_model(job["name"], job["overrides"], job["variant"])
-    x = torch.rand(1, 3, size, size)
+    x = torch.rand(1, 3, size, size, device=bench_device())
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     ceiling_before = conv_ceiling(job["conv_sizes"])
@@ -285,9 +309,10 @@ def _job_tiling(job: dict) -> dict:
     ceiling_before = conv_ceiling(job["conv_sizes"])
     start = time.perf_counter()
     if job["tile"] is None:
-        out = model(lr)
+        out = model(lr.to(bench_device())).cpu()
     else:
-        out = upscale(model, lr, scale=4, tile=job["tile"], tile_pad=job["pad"])
+        out = upscale(model, lr, scale=4, tile=job["tile"], tile_pad=job["pad"], device=bench_device())
+    sync()
     seconds = time.perf_counter() - start
     if tuple(out.shape[-2:]) != (h, w):
         raise RuntimeError(f"expected a {h}x{w} output, got {tuple(out.shape)}")
@@ -300,6 +325,12 @@ def _job_tiling(job: dict) -> dict:
 _JOBS = {"model": _job_model, "tiling": _job_tiling}
 
 
+def _row_ceiling_sizes(cfg: dict) -> list[int]:
+    """The conv sizes each row re-measures its ceiling at: the model's own LR size on the CPU; on a GPU a
+    128x128 conv is launch-bound, so the section's larger ceiling sizes."""
+    return [cfg["lr"]] if bench_device().type == "cpu" else list(cfg["conv_sizes"])
+
+
 def bench_models(cfg: dict) -> list[dict]:
     rows = []
     for name, overrides, variant in cfg["models"]:
@@ -310,7 +341,7 @@ def bench_models(cfg: dict) -> list[dict]:
             variant=variant,
             lr=cfg["lr"],
             repeat=cfg["repeat"],
-            conv_sizes=[cfg["lr"]],
+            conv_sizes=_row_ceiling_sizes(cfg),
         )
         env = MALLOC_ENV if variant.endswith("+malloc") else None
         rows.append(dict(model=name, variant=variant, **_run_child(job, env)))
@@ -343,7 +374,7 @@ def bench_tiling(cfg: dict, tmp: Path) -> list[dict]:
             tile=tile,
             pad=pad,
             out=str(out),
-            conv_sizes=[cfg["lr"]],
+            conv_sizes=_row_ceiling_sizes(cfg),
         )
         row = dict(model=name, tile="untiled" if tile is None else f"{tile} pad {pad}", **_run_child(job, MALLOC_ENV))
         row["area_overhead"] = _tiled_area(spec["hr"], tile, pad) - 1  # extra LR pixels the tiles compute
@@ -382,15 +413,16 @@ def bench_train(cfg: dict) -> list[dict]:
             rows.append(dict(preset=name, error="no such preset"))
             continue
         p = PRESETS[name]
-        G = build_model(p.model, scale=p.scale, **p.model_kwargs)
-        D = build_model(p.discriminator, **p.discriminator_kwargs) if p.mode != "psnr" else None
+        device = bench_device()
+        G = build_model(p.model, scale=p.scale, **p.model_kwargs).to(device)
+        D = build_model(p.discriminator, **p.discriminator_kwargs).to(device) if p.mode != "psnr" else None
         if p.channels_last:
             G = G.to(memory_format=torch.channels_last)
             D = D.to(memory_format=torch.channels_last) if D is not None else None
         opt_g = torch.optim.Adam(G.parameters(), lr=p.lr, betas=p.betas)
         opt_d = torch.optim.Adam(D.parameters(), lr=p.lr, betas=p.betas) if D is not None else None
-        step = Step(p, G, D, opt_g, opt_d, None, torch.device("cpu"), 1)
-        hr = torch.rand(p.batch_size, 3, p.patch_size, p.patch_size)
+        step = Step(p, G, D, opt_g, opt_d, None, device, 1)  # AMP as the preset says, where the device has it
+        hr = torch.rand(p.batch_size, 3, p.patch_size, p.patch_size, device=device)
         lr = torch.nn.functional.interpolate(hr, scale_factor=1 / p.scale, mode="bicubic", antialias=True)
         fn = step.psnr_step if p.mode == "psnr" else step.gan_step
         seconds = best_time(lambda fn=fn, lr=lr, hr=hr: fn(lr, hr), repeat=1 if "paper" in name else cfg["repeat"])
@@ -406,6 +438,7 @@ def bench_train(cfg: dict) -> list[dict]:
                 preset=name,
                 mode=p.mode,
                 batch=f"{p.batch_size}x{p.patch_size}px",
+                amp=p.amp if device.type == "cuda" else "none",
                 seconds=seconds,
                 patches_per_s=p.batch_size / seconds,
                 g_gflop=g_gflop,
@@ -438,21 +471,28 @@ def bench_metrics(cfg: dict) -> list[dict]:
         from srlib import metrics
     except ImportError as error:
         return [dict(impl="-", error=f"not available ({error})")]
+    device = bench_device()
+
+    def on_device(image: np.ndarray):  # HWC numpy as it is on the CPU, else a CHW tensor already on the GPU
+        return image if device.type == "cpu" else torch.from_numpy(image).permute(2, 0, 1).to(device)
+
     rng = np.random.default_rng(0)
     torch.manual_seed(0)  # _synthetic_pair's noise: the same 100 pairs in every run
-    warm = _synthetic_pair(rng, (64, 64))
+    warm = [on_device(x) for x in _synthetic_pair(rng, (64, 64))]
     metrics.psnr(*warm), metrics.ssim(*warm)  # first-call set-up is not part of the per-pair cost
     t_srlib = t_srlib_y = t_skimage = 0.0
     diffs_psnr, diffs_ssim = [], []
     for _ in range(cfg["metric_pairs"]):
         hr, sr = _synthetic_pair(rng, cfg["metric_hr"])
-        start = time.perf_counter()
-        p, s = metrics.psnr(sr, hr, crop_border=4), metrics.ssim(sr, hr, crop_border=4)
+        hr_in, sr_in = on_device(hr), on_device(sr)
+        start = time.perf_counter()  # psnr and ssim return Python floats: the GPU has finished
+        p, s = metrics.psnr(sr_in, hr_in, crop_border=4), metrics.ssim(sr_in, hr_in, crop_border=4)
         t_srlib += time.perf_counter() - start
         # the same Y images (BT.601, rounded, border cropped) for scikit-image; conversion not timed
         ya = np.asarray(metrics.rgb_to_y(sr)).round()[4:-4, 4:-4]
         yb = np.asarray(metrics.rgb_to_y(hr)).round()[4:-4, 4:-4]
         y_sr, y_hr = ya.astype(np.uint8)[..., None], yb.astype(np.uint8)[..., None]  # rounded Y: exact in uint8
+        y_sr, y_hr = on_device(y_sr), on_device(y_hr)
         start = time.perf_counter()
         p_y, s_y = metrics.psnr(y_sr, y_hr), metrics.ssim(y_sr, y_hr)
         t_srlib_y += time.perf_counter() - start
@@ -466,10 +506,11 @@ def bench_metrics(cfg: dict) -> list[dict]:
         diffs_ssim.append(max(abs(s - s_ref), abs(s_y - s_ref)))
     n = cfg["metric_pairs"]
     size = "x".join(map(str, cfg["metric_hr"]))
+    srlib = "srlib" if device.type == "cpu" else f"srlib on {device.type} (inputs already there)"
     return [
-        dict(impl="srlib (RGB uint8 in, Y inside)", pairs=f"{n} x {size}", seconds=t_srlib, per_pair=t_srlib / n),
+        dict(impl=f"{srlib} (RGB uint8 in, Y inside)", pairs=f"{n} x {size}", seconds=t_srlib, per_pair=t_srlib / n),
         dict(
-            impl="srlib (Y given)",
+            impl=f"{srlib} (Y given)",
             pairs=f"{n} x {size}",
             seconds=t_srlib_y,
             per_pair=t_srlib_y / n,
@@ -561,6 +602,8 @@ def run(quick: bool = False, only: list[str] | None = None, tmp: Path | None = N
     import tempfile
 
     cfg = SIZES["quick" if quick else "full"]
+    if bench_device().type == "cuda" and not quick:
+        cfg = dict(cfg, conv_sizes=(256, 1024))  # a GPU needs larger convs to reach its ceiling
     sections = only or list(SECTIONS)
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -590,7 +633,8 @@ def report(results: dict[str, list[dict]], info: dict, command: str, seconds: fl
         f"#### {stamp}: `{command}` ({seconds / 60:.1f} min)",
         "",
         f"- machine: {info['cpu']}, {info['cores']} cores ({info['threads']} torch threads), "
-        f"{info['memory_gb']} GB, CUDA: {info['cuda']}",
+        f"{info['memory_gb']} GB, CUDA: {info['cuda']}; rows on: {info['device']}"
+        + (f" (TF32: {info['tf32']})" if info["device"].startswith("cuda") else ""),
         f"- versions: Python {info['python']}, torch {info['torch']}, numpy {info['numpy']}; "
         f"oneDNN (mkldnn) {info['mkldnn']}, MKL {info['mkl']}, CPU capability {info['cpu_capability']}",
         f"- load average at start (1, 5, 15 min): {info['load']}; at end: {info['load_end']}; "
@@ -608,6 +652,9 @@ def _cli_bench(args) -> int:
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the subprocess rows inherit it
     os.environ["SRLIB_BENCH_CLOCK"] = args.clock
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: no CUDA device is visible to torch here; run on a GPU machine or drop it")
+    os.environ["SRLIB_BENCH_DEVICE"] = args.device  # the subprocess rows inherit it
     info = machine_info()
     command = "srlib bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "srlib bench"
     start = time.perf_counter()
@@ -631,5 +678,11 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     parser.add_argument(
         "--clock", choices=("wall", "cpu"), default="wall", help="wall time, or CPU time (with --threads 1)"
+    )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where ceilings, models, tiling, training and srlib's metrics run (the data loader is CPU work)",
     )
     parser.set_defaults(func=_cli_bench)

@@ -73,3 +73,11 @@ def test_every_section_runs_at_quick_sizes(tmp_path):
     reference = results["metrics"][-1]
     assert reference["max_dpsnr"] < 1e-10 and reference["max_dssim"] < 1e-10
     assert all(row["patches_per_s"] > 0 for row in results["data"] + results["train"])
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(monkeypatch, capsys):
+    from srlib import cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.main(["bench", "--device", "cuda", "--quick", "--no-append"]) != 0
+    assert "no CUDA device" in capsys.readouterr().err
