@@ -85,14 +85,42 @@ def test_edsr_mean_shift_is_a_non_persistent_buffer():
     assert dict(model.named_buffers())["mean"].shape == (1, 3, 1, 1)
 
 
-def test_edsr_constant_image_round_trips_mean_shift():
-    # With every conv zeroed the network is identity-through-mean-shift plus upsampling of zeros:
-    # the output must be exactly the mean colour, which checks the [0,1] <-> [0,255] bookkeeping.
+def _centre_tap(conv: torch.nn.Conv2d, source_channel) -> None:
+    """conv output channel o copies input channel source_channel(o) (3x3 kernel with only its centre set)."""
+    torch.nn.init.zeros_(conv.weight)
+    torch.nn.init.zeros_(conv.bias)
+    with torch.no_grad():
+        for o in range(conv.out_channels):
+            conv.weight[o, source_channel(o), 1, 1] = 1.0
+
+
+@pytest.mark.parametrize("img_range", [255.0, 1.0])
+def test_edsr_identity_weights_give_nearest_upsampling(img_range):
+    """Head, upsampler and tail set to copy channels, residual branches zeroed: the network is nearest x4
+    of its input exactly when the mean shift and the [0, 1] -> [0, img_range] scaling are undone on the way out."""
+    model = build_model("edsr_baseline", num_feat=8, num_block=1, img_range=img_range)
+    for p in model.parameters():
+        torch.nn.init.zeros_(p)
+    _centre_tap(model.conv_first, lambda o: min(o, 2))  # features 0-2 carry R, G, B
+    for conv in (model.upsample[0], model.upsample[2]):
+        _centre_tap(conv, lambda o: o // 4)  # channel 4c + k -> sub-pixel k of channel c after PixelShuffle(2)
+    _centre_tap(model.conv_last, lambda o: o)
+    x = torch.rand(1, 3, 5, 6)
+    with torch.no_grad():
+        y = model(x)
+    expected = torch.nn.functional.interpolate(x, scale_factor=4, mode="nearest")
+    torch.testing.assert_close(y, expected, atol=1e-5, rtol=0)
+
+
+def test_edsr_body_works_on_the_0_255_scale():
+    """A bias of 51 in the last conv is 51 of 255 levels: the output is the mean colour plus 0.2."""
     model = build_model("edsr_baseline", num_feat=8, num_block=1)
     for p in model.parameters():
         torch.nn.init.zeros_(p)
-    y = model(torch.rand(1, 3, 4, 4))
-    assert torch.allclose(y, model.mean.expand_as(y), atol=1e-6)
+    torch.nn.init.constant_(model.conv_last.bias, 51.0)
+    with torch.no_grad():
+        y = model(torch.rand(1, 3, 4, 4))
+    torch.testing.assert_close(y, (model.mean + 0.2).expand_as(y), atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("name,size", [("srgan_discriminator", 96), ("vgg_discriminator", 128)])
