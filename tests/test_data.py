@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
-from srlib import cli, data
+from srlib import cli, data, degrade
 from srlib.imresize import imresize
 from srlib.io import read_image, write_image
+from srlib.train import loop
+from srlib.train.config import TrainConfig
 
 
 @pytest.fixture
@@ -66,18 +68,31 @@ def test_paired_folders_crops_align(tmp_path):
 
 def test_on_the_fly_degradations_and_determinism(tmp_path):
     _write_set(tmp_path / "HR", [(40, 40)])
+    items = {}
     for name in ("bicubic", "fritsche_noise", "second_order"):
         ds = data.SRDataset(tmp_path / "HR", 4, patch_size=24, degradation=name, repeat=3)
         assert len(ds) == 3
         a, b = ds[1], ds[1]
         assert a["lr"].shape == (3, 6, 6) and a["hr"].shape == (3, 24, 24)
         assert torch.equal(a["lr"], b["lr"]) and torch.equal(a["hr"], b["hr"])
+        items[name] = a
+    # the crop is drawn before the degradation, so every name sees the same HR patch
+    hr = items["bicubic"]["hr"]
+    assert all(torch.equal(item["hr"], hr) for item in items.values())
+    clean = items["bicubic"]["lr"]
+    reference = degrade.bicubic(hr.permute(1, 2, 0).numpy(), 4)  # MATLAB bicubic of that patch
+    np.testing.assert_allclose(clean.permute(1, 2, 0).numpy(), reference, atol=1e-6)
+    noise = items["fritsche_noise"]["lr"] - clean  # Gaussian, sigma 8 on 0-255 (108 samples)
+    assert 5 < noise.std() * 255 < 11 and abs(noise.mean()) * 255 < 3
+    assert (items["second_order"]["lr"] - clean).abs().mean() > 0.02  # measured 0.05
     ds = data.SRDataset(tmp_path / "HR", 4, patch_size=24, seed=0)
     first = ds[0]["hr"]
     ds.set_epoch(1)
     assert not torch.equal(first, ds[0]["hr"])  # a new epoch, new crops
-    custom = data.SRDataset(tmp_path / "HR", 2, degradation=lambda hr, rng: hr[::2, ::2])
-    assert custom[0]["lr"].shape == (3, 20, 20)
+    custom = data.SRDataset(tmp_path / "HR", 2, degradation=lambda hr, rng: hr[1::2, 1::2])
+    item = custom[0]  # the callable gets the (augmented) HR as HWC; its output is the LR, untouched
+    assert item["lr"].shape == (3, 20, 20)
+    assert torch.equal(item["lr"], item["hr"][:, 1::2, 1::2])
 
 
 def test_augmentations_cover_the_dihedral_group(tmp_path):
@@ -102,21 +117,41 @@ def test_bad_inputs_are_named(tmp_path):
         data.SRDataset(tmp_path / "HR", 4, patch_size=64)
 
 
-def test_workers_and_distributed_sampler(tmp_path):
+def test_workers_and_distributed_shards(tmp_path):
     _write_set(tmp_path / "HR", [(40, 40)] * 4)
     ds = data.SRDataset(tmp_path / "HR", 4, patch_size=16, repeat=2)
     single = [b["lr"] for b in DataLoader(ds, batch_size=4)]
     multi = [b["lr"] for b in DataLoader(ds, batch_size=4, num_workers=2)]
     assert all(torch.equal(a, b) for a, b in zip(single, multi, strict=True))
-    halves = [list(DistributedSampler(ds, num_replicas=2, rank=r, shuffle=False)) for r in (0, 1)]
-    assert sorted(halves[0] + halves[1]) == list(range(8))
+    # the training loop's loaders for two ranks: disjoint shards that together cover the dataset once,
+    # each batch being the dataset's items at the shard's indices for that epoch
+    cfg = TrainConfig(batch_size=2, seed=3)
+    shards_by_epoch = []
+    for epoch in (0, 1):
+        loaders = [loop._batches(ds, cfg, epoch, 0, rank, 2) for rank in (0, 1)]
+        shards = [list(loader.sampler) for loader in loaders]
+        assert len(shards[0]) == len(shards[1]) == 4
+        assert sorted(shards[0] + shards[1]) == list(range(8))
+        assert ds.epoch == epoch
+        for loader, shard in zip(loaders, shards, strict=True):
+            got = torch.cat([b["hr"] for b in loader])
+            assert torch.equal(got, torch.stack([ds[i]["hr"] for i in shard]))
+        shards_by_epoch.append(shards)
+    assert shards_by_epoch[0] != shards_by_epoch[1]  # reshuffled each epoch
 
 
 # --- downloads against a local server ----------------------------------------------------------------
 
 
 class _RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files with HTTP Range support (the standard handler ignores Range)."""
+    """Serves files with HTTP Range support (the standard handler ignores Range).
+
+    Each GET is appended to ``requests`` as ``(path, Range header or None, bytes served)``.
+    """
+
+    def __init__(self, *args, requests: list, **kwargs):
+        self.requests = requests  # before super().__init__, which handles the request
+        super().__init__(*args, **kwargs)
 
     def log_message(self, *args):
         pass
@@ -124,9 +159,11 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):
         path = Path(self.translate_path(self.path))
         if not path.is_file():
+            self.requests.append((self.path, self.headers.get("Range"), 0))
             return self.send_error(404)
         body = path.read_bytes()
         start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
+        self.requests.append((self.path, self.headers.get("Range"), len(body) - start))  # before the client has it
         self.send_response(206 if start else 200)
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
@@ -135,12 +172,14 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture
 def server(tmp_path):
+    """(site folder, base URL, list of requests served)."""
     site = tmp_path / "site"
     site.mkdir()
-    handler = functools.partial(_RangeHandler, directory=str(site))
+    requests = []
+    handler = functools.partial(_RangeHandler, directory=str(site), requests=requests)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield site, f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield site, f"http://127.0.0.1:{httpd.server_address[1]}", requests
     httpd.shutdown()
 
 
@@ -157,7 +196,7 @@ def _zip_of_images(n=2) -> bytes:
 
 
 def test_fetch_resume_and_checksum(tmp_path, server, monkeypatch):
-    site, base = server
+    site, base, requests = server
     archive = _zip_of_images()
     (site / "tiny.zip").write_bytes(archive)
     sha = hashlib.sha256(archive).hexdigest()
@@ -173,6 +212,8 @@ def test_fetch_resume_and_checksum(tmp_path, server, monkeypatch):
     hr = data.fetch("Tiny", root)
     assert hr == root / "Tiny" / "HR" and len(list(hr.iterdir())) == 2
     assert (root / "downloads" / "tiny.zip").read_bytes() == archive
+    # one request, resuming after the 100 bytes already there; only the rest came over the wire
+    assert requests == [("/tiny.zip", "bytes=100-", len(archive) - 100)]
 
     monkeypatch.setitem(data.DATASETS, "Bad", data.Known("Bad/HR", files=((f"{base}/tiny.zip", "0" * 64, None),)))
     with pytest.raises(RuntimeError, match="wrong sha256"):
