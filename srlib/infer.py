@@ -384,7 +384,8 @@ def resolve_model(spec: str | Path, scale: int = 4) -> nn.Module:
 
 
 def describe_model(spec: str | Path) -> str:
-    """Where a model's weights come from, for figure titles and tables (e.g. "RealSR DF2K (...), pretrained")."""
+    """Where a model's weights come from, for figure titles and tables (e.g. "RealSR DF2K (...), pretrained on
+    DF2K + estimated kernels, noise injection")."""
     from srlib import models
 
     spec = str(spec)
@@ -406,7 +407,7 @@ def describe_model(spec: str | Path) -> str:
     if spec in _zoo_names():
         from srlib import zoo
 
-        return f"{zoo.MODELS[spec].origin}, pretrained"
+        return f"{zoo.MODELS[spec].origin}, pretrained on {zoo.MODELS[spec].data}"
     return spec
 
 

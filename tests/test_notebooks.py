@@ -2,6 +2,7 @@
 "What to try" cell. (The notebooks themselves are executed by nbval in `make test`.)"""
 
 import ast
+import csv
 
 import nbformat
 import pytest
@@ -68,3 +69,57 @@ def test_papermill_sees_every_parameter(path):
     source = next(cell.source for cell in nb.cells if "parameters" in cell.metadata.get("tags", []))
     names = {node.targets[0].id for node in ast.parse(source).body}
     assert set(papermill.inspect_notebook(str(path))) == names
+
+
+def test_collected_ratings_reach_the_mos_cell(tmp_path, monkeypatch):
+    """Notebook 05 with a kit and synthetic ratings: the collected-MOS table and figure are written, and the
+    figure's title names the image set and each method's folder. (nbval runs 05 without ratings.)"""
+    import numpy as np
+    import papermill
+    from PIL import Image
+
+    from srlib import mos
+
+    rng = np.random.default_rng(0)
+    for name in ("HR", "edsr_out", "esrgan_out"):
+        (tmp_path / name).mkdir()
+    for stem in ("a", "b", "c"):
+        hr = (rng.random((32, 32, 3)) * 255).astype(np.uint8)
+        Image.fromarray(hr).save(tmp_path / "HR" / f"{stem}.png")
+        Image.fromarray(hr // 2).save(tmp_path / "edsr_out" / f"{stem}.png")
+        Image.fromarray(hr[:, ::-1].copy()).save(tmp_path / "esrgan_out" / f"{stem}.png")
+    methods = {"EDSR": tmp_path / "edsr_out", "ESRGAN": tmp_path / "esrgan_out"}
+    kit = tmp_path / "kit"
+    mos.build_kit(methods, tmp_path / "HR", kit, raters=3, seed=0, repeats=1, calibration=1)
+    key, manifest = mos.load_key(kit), mos.load_kit(kit)
+    for rater, order in manifest["orders"].items():
+        for position, item in enumerate(order, start=1):
+            score = {"EDSR": 3, "ESRGAN": 4}.get(key["items"][item].get("method"), 1 + 4 * (position % 2))
+            row = dict(rater=rater, item_id=item, score=score, time="t", seconds="1.0", order=position)
+            mos.append_rating(tmp_path / "ratings" / f"{rater}.csv", {**row, "kit": key["fingerprint"]})
+    monkeypatch.setenv("SRLIB_FIGURES_DIR", str(tmp_path / "figures"))
+    notebook = next(path for path in NOTEBOOKS if path.stem.startswith("05"))
+    papermill.execute_notebook(
+        str(notebook),
+        str(tmp_path / "05.ipynb"),
+        parameters=dict(
+            metric_datasets=["mini/valid"],
+            edsr_weights=["edsr_x4_course"],
+            srgan_weights=["srgan_x4_course"],
+            esrgan_weights=["esrgan_x4_course"],
+            max_images=1,
+            niqe_fit_data="",
+            results_dir=str(tmp_path / "results"),
+            ratings_dir=str(tmp_path / "ratings"),
+            mos_key=str(kit / "key.json"),
+            mos_boot=200,
+            mos_results_dir=str(tmp_path / "mos"),
+        ),
+        cwd=str(notebook.parent),
+        progress_bar=False,
+        kernel_name="python3",
+    )
+    assert (tmp_path / "figures" / "05_mos_collected.png").is_file()
+    with open(tmp_path / "mos" / "mos_table.csv") as f:
+        table = {row["method"]: float(row["mos"]) for row in csv.DictReader(f)}
+    assert (table["EDSR"], table["ESRGAN"]) == (3.0, 4.0)  # every EDSR item scored 3, every ESRGAN item 4
