@@ -1,8 +1,12 @@
 """Degradations: shapes, seeding, and that each does what it says."""
 
+import io
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+from scipy import ndimage
 
 from srlib import degrade
 from srlib.imresize import imresize
@@ -25,23 +29,53 @@ def test_shapes_range_and_seeding(hr, name):
     np.testing.assert_array_equal(a, b)
     t = f(torch.from_numpy(hr).permute(2, 0, 1), 5)  # the same on a CHW tensor
     assert isinstance(t, torch.Tensor) and t.shape == (3, 24, 24)
+    np.testing.assert_allclose(t.permute(1, 2, 0).numpy(), a, rtol=0, atol=1e-6)  # measured: identical
 
 
-def test_fritsche_noise_has_sigma_8(hr):
-    clean = degrade.bicubic(hr, 4)
+def test_fritsche_noise_has_sigma_8():
+    # flat mid-grey: the clean LR is 0.5 everywhere, so nothing clips and the Poisson std is sigma there
+    flat = np.full((192, 192, 3), 0.5, np.float32)
+    clean = degrade.bicubic(flat, 4)
+    np.testing.assert_array_equal(clean, 0.5)
     for noise in ("gaussian", "poisson"):
-        noisy = degrade.track1(hr, 4, noise=noise, sigma=8, rng=0)
-        assert 6.5 < (noisy - clean).std() * 255 < 9.5
-    grey = degrade.track1(hr, 4, **degrade.FRITSCHE_NOISE, grey=True, rng=0) - clean
-    assert np.allclose(grey[..., 0], grey[..., 1], atol=1e-6)  # one noise field for all channels
+        noisy = degrade.track1(flat, 4, noise=noise, sigma=8, rng=0) - clean
+        assert 7.6 < noisy.std() * 255 < 8.4  # 6912 samples: std error 0.07; sigma 7.5 or 8.5 fails
+        assert abs(noisy.mean()) * 255 < 0.3
+        assert np.abs(noisy[..., 0] - noisy[..., 1]).max() > 0.05  # independent per channel
+    grey = degrade.track1(flat, 4, **degrade.FRITSCHE_NOISE, grey=True, rng=0) - clean
+    assert 7.6 < grey.std() * 255 < 8.4  # noise is there ...
+    np.testing.assert_allclose(grey[..., 0], grey[..., 1], rtol=0, atol=1e-6)  # ... one field for all channels
+    np.testing.assert_allclose(grey[..., 0], grey[..., 2], rtol=0, atol=1e-6)
 
 
-def test_jpeg_and_blur(hr):
+def _pil_jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    """Reference JPEG round trip: 8-bit (rounded) RGB through Pillow at ``quality``, back to [0, 1]."""
+    pixels = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buffer)).astype(np.float32) / 255
+
+
+def test_jpeg_stage_is_pillow_at_the_quality(hr):
     clean = degrade.bicubic(hr, 4)
-    jpeg = degrade.track1(hr, 4, **degrade.FRITSCHE_JPEG)
-    assert 0 < np.abs(jpeg - clean).mean() < 0.05
-    blurred = degrade.track1(hr, 4, noise=None, blur=1.6)
-    assert np.abs(blurred - clean).max() > 1e-3
+    jpeg = degrade.track1(hr, 4, **degrade.FRITSCHE_JPEG)  # bicubic, then JPEG 30, no noise
+    np.testing.assert_allclose(jpeg, _pil_jpeg(clean, 30), rtol=0, atol=1e-6)  # measured: identical
+    assert np.abs(_pil_jpeg(clean, 31) - _pil_jpeg(clean, 30)).max() > 0.01  # so quality 31 would fail
+
+
+def test_blur_stage_is_a_gaussian_before_the_resize():
+    # a busy image, so a wrong sigma, kernel size or border shows up; blur sigma 1.6 -> 2 * ceil(4.8) + 1 = 11 taps
+    hr = np.random.default_rng(1).random((96, 96, 3)).astype(np.float32)
+    sigma, radius = 1.6, 5
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()  # the isotropic 2-D Gaussian is the product of two of these
+    # reflect padding without repeating the edge pixel is scipy's "mirror"
+    blurred = ndimage.correlate1d(hr.astype(np.float64), taps, axis=0, mode="mirror")
+    blurred = ndimage.correlate1d(blurred, taps, axis=1, mode="mirror").astype(np.float32)
+    reference = np.clip(imresize(blurred, 1 / 4), 0, 1)
+    out = degrade.track1(hr, 4, noise=None, blur=sigma)
+    np.testing.assert_allclose(out, reference, rtol=0, atol=1e-5)  # measured 3e-7; sigma 1.5 or 1.7: 6e-3
+    assert np.abs(out - degrade.bicubic(hr, 4)).max() > 0.05
 
 
 def test_kernels_sum_to_one():
