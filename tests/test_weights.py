@@ -155,13 +155,15 @@ def test_layout_round_trip(case, tmp_path):
     assert weights.load_model(path, preset).state_dict().keys() == model.state_dict().keys()
 
 
-def test_edsr_pytorch_mean_and_range_are_read(tmp_path):
+@pytest.mark.parametrize("rgb_range", [255.0, 1.0])  # released models use 255; --rgb_range 1 trains on [0, 1]
+def test_edsr_pytorch_mean_and_range_are_read(tmp_path, rgb_range):
     mean = (0.5, 0.4, 0.3)
-    model = small_model("edsr", rgb_mean=mean)
+    model = small_model("edsr", rgb_mean=mean, img_range=rgb_range)
     path = tmp_path / "edsr.pt"
-    torch.save(to_edsr_pytorch(model.state_dict(), 2, rgb_mean=mean), path)
+    torch.save(to_edsr_pytorch(model.state_dict(), 2, rgb_mean=mean, rgb_range=rgb_range), path)
     loaded = weights.load_model(path)
-    assert torch.allclose(loaded.mean.flatten(), torch.tensor(mean)) and loaded.img_range == 255
+    assert loaded.img_range == rgb_range
+    assert torch.allclose(loaded.mean.flatten(), torch.tensor(mean))
     assert same_output(loaded, model)
 
 
