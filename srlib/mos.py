@@ -760,27 +760,31 @@ def reference_mos_rows() -> list[dict]:
     return rows
 
 
-def plot_reference_mos(ax=None):
+def plot_reference_mos(ax=None, title: str | None = None):
     """The reported and published MOS side by side (points only: no intervals were given)."""
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.2))
-    groups = {"original report\n(as reported)": REPORTED_MOS} | {
-        f"SRGAN study\n{name} (published)": scores for name, scores in PUBLISHED_SRGAN_MOS.items()
+        _, ax = plt.subplots(figsize=(7, 3.6))
+    groups = {"original report (as reported:\nthird-party raters, protocol\nand set unknown)": REPORTED_MOS} | {
+        f"SRGAN study, {name}\n(published: x4,\n26 raters)": scores for name, scores in PUBLISHED_SRGAN_MOS.items()
     }
-    x = 0
-    for label, scores in groups.items():
+    x, centres = 0, []
+    for scores in groups.values():
         positions = np.arange(x, x + len(scores))
         ax.plot(positions, list(scores.values()), "o", color="0.3")
         for position, method in zip(positions, scores, strict=True):
             ax.annotate(method, (position, scores[method]), textcoords="offset points", xytext=(0, 6),
                         ha="center", fontsize=7)  # fmt: skip
-        ax.text(positions.mean(), 0.75, label, ha="center", va="top", fontsize=7)
+        centres.append(positions.mean())
         x += len(scores) + 1
-    ax.set_ylim(0.5, 5.3)
-    ax.set_xticks([])
+    ax.set_ylim(0.8, 5.3)
+    ax.set_xticks(centres, list(groups), fontsize=7)  # group labels under the axis, not on it
+    ax.tick_params(axis="x", length=0)
     ax.set_ylabel("MOS (1-5)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.figure.tight_layout()
     return ax.figure
 
 
