@@ -13,6 +13,19 @@ PROJECT = Path(__file__).resolve().parent.parent
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+def _unavailable(reason: str) -> None:
+    """Skip the calling test locally; fail it on CI (``CI`` set), where everything it needs is installed."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: CI must have it (see .ci/run and the dev extras)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def unavailable():
+    """``unavailable(reason)``: skip locally, fail on CI, as ``benchmarks_dir`` does for missing data."""
+    return _unavailable
+
+
 def _shared_dir(env: str, default: Path) -> Path | None:
     path = Path(os.environ.get(env, default))
     if path.is_dir():
