@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,13 +142,31 @@ def test_compare_methods_and_published_table():
     assert table.loc[1, "Set5 PSNR"] == 28.42 and table.loc[1, "Set5 SSIM"] == 0.8104
 
 
-def test_niqe_joins_the_table(hr_folder):
+def test_niqe_joins_the_table(hr_folder, tmp_path):
+    """Each row's NIQE is that of the SR image the model made (a nearest x4 upsampler here, so the SR image
+    is known without srlib); images under 192 px are left out with a note."""
     import skimage.data
+    import torch
 
-    from srlib.niqe import fit_niqe
+    from srlib.niqe import fit_niqe, niqe
 
     model = fit_niqe([skimage.data.astronaut().astype(np.float32) / 255])
-    result = evaluate.evaluate("bicubic", hr_folder, progress=False, lpips=False, niqe_model=model)
+    hr_dir, lr_dir = tmp_path / "big" / "HR", tmp_path / "big" / "LR"
+    hr_dir.mkdir(parents=True), lr_dir.mkdir()
+    lrs = {}
+    for name, photo in (("coffee", skimage.data.coffee()), ("chelsea", skimage.data.chelsea())):
+        hr = photo[:256, :256].astype(np.float32) / 255
+        lrs[name] = np.round(imresize(hr, 1 / 4).clip(0, 1) * 255) / 255  # what an 8-bit LR file holds
+        write_image(hr_dir / f"{name}.png", hr)
+        write_image(lr_dir / f"{name}.png", lrs[name])
+    nearest = torch.nn.Upsample(scale_factor=4, mode="nearest")
+    result = evaluate.evaluate(nearest, hr_dir, lr=lr_dir, progress=False, lpips=False, niqe_model=model)
     assert any(n.startswith("NIQE: pristine model fitted by srlib") for n in result["notes"])
-    assert np.isnan(result["mean"]["niqe"])  # 50x43 images are too small: left out, with a note each
-    assert sum("NIQE left out" in n for n in result["notes"]) == 3
+    expected = {name: niqe(lr.repeat(4, axis=0).repeat(4, axis=1), model) for name, lr in lrs.items()}
+    got = {Path(row["image"]).stem: row["niqe"] for row in result["images"]}
+    assert got == pytest.approx(expected, rel=1e-6)
+    assert result["mean"]["niqe"] == pytest.approx(np.mean(list(expected.values())), rel=1e-6)
+
+    small = evaluate.evaluate("bicubic", hr_folder, progress=False, lpips=False, niqe_model=model)
+    assert np.isnan(small["mean"]["niqe"])  # 50x43 images are too small: left out, with a note each
+    assert sum("NIQE left out" in n for n in small["notes"]) == 3
