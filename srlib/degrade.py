@@ -159,7 +159,7 @@ def track1(
     elif noise == "poisson":
         # std of Poisson(k v) / k is sqrt(v / k): choose k so that it is sigma / 255 at v = 0.5
         photons = 0.5 * (255.0 / sigma) ** 2
-        base = x.mean(dim=1, keepdim=True).expand_as(x) if grey else x
+        base = x.mean(dim=1, keepdim=True) if grey else x  # grey: one draw per pixel, added to every channel
         counts = torch.poisson((base.clamp(0, 1) * photons).cpu(), generator=gen).to(x.device, x.dtype)
         x = (x + counts / photons - base).clamp(0, 1)
     elif noise is not None:

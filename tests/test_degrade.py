@@ -42,10 +42,11 @@ def test_fritsche_noise_has_sigma_8():
         assert 7.6 < noisy.std() * 255 < 8.4  # 6912 samples: std error 0.07; sigma 7.5 or 8.5 fails
         assert abs(noisy.mean()) * 255 < 0.3
         assert np.abs(noisy[..., 0] - noisy[..., 1]).max() > 0.05  # independent per channel
-    grey = degrade.track1(flat, 4, **degrade.FRITSCHE_NOISE, grey=True, rng=0) - clean
-    assert 7.6 < grey.std() * 255 < 8.4  # noise is there ...
-    np.testing.assert_allclose(grey[..., 0], grey[..., 1], rtol=0, atol=1e-6)  # ... one field for all channels
-    np.testing.assert_allclose(grey[..., 0], grey[..., 2], rtol=0, atol=1e-6)
+    for noise in ("gaussian", "poisson"):
+        grey = degrade.track1(flat, 4, noise=noise, sigma=8, grey=True, rng=0) - clean
+        assert 7.6 < grey.std() * 255 < 8.4  # noise is there ...
+        np.testing.assert_allclose(grey[..., 0], grey[..., 1], rtol=0, atol=1e-6)  # ... one field for all channels
+        np.testing.assert_allclose(grey[..., 0], grey[..., 2], rtol=0, atol=1e-6)
 
 
 def _pil_jpeg(img: np.ndarray, quality: int) -> np.ndarray:
