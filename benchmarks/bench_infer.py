@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from srlib import infer
-from srlib.models import build_model
+from srlib.models import build_model, optimize_for_inference
 
 
 def _machine() -> str:
@@ -50,6 +50,8 @@ def bench_big(args) -> dict:
     torch.set_num_threads(args.threads)
     width, height = (int(v) for v in args.size.split("x"))
     model = build_model("rrdbnet", num_block=args.blocks)
+    if args.fast:
+        model = optimize_for_inference(model)
     image = np.random.default_rng(0).random((height, width, 3), dtype=np.float32)
     rss_before = _peak_rss_mib()
     load_before = os.getloadavg()[0]
@@ -57,8 +59,8 @@ def bench_big(args) -> dict:
     out = infer.upscale(model, image, tile=args.tile, tile_pad=args.tile_pad, progress=True)
     seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
     return dict(
-        bench="big", size=f"{width}x{height}", out_shape=list(out.shape), blocks=args.blocks, tile=args.tile,
-        tile_pad=args.tile_pad, seconds=round(seconds, 1), cpu_seconds=round(cpu, 1),
+        bench="big", size=f"{width}x{height}", out_shape=list(out.shape), blocks=args.blocks, fast=args.fast,
+        tile=args.tile, tile_pad=args.tile_pad, seconds=round(seconds, 1), cpu_seconds=round(cpu, 1),
         peak_rss_mib=round(_peak_rss_mib()),
         rss_before_run_mib=round(rss_before), load_avg_before=load_before, load_avg_after=os.getloadavg()[0],
         machine=_machine(),
@@ -117,6 +119,7 @@ def main(argv=None) -> int:
     big.add_argument("--tile-pad", type=int, default=16)
     big.add_argument("--blocks", type=int, default=23)
     big.add_argument("--threads", type=int, default=2)
+    big.add_argument("--fast", action="store_true", help="srlib.models.optimize_for_inference (channels_last, fused)")
     big.set_defaults(func=bench_big)
     seams = sub.add_parser("seams", help="tiled vs untiled difference and tiling overhead")
     seams.add_argument("--model", default="realsr-df2k", help="zoo name (used if cached), checkpoint or bicubic")
