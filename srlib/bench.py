@@ -257,13 +257,13 @@ def _child(job_json: str) -> None:
     print(json.dumps(result))
 
 
-def _flops(name: str, overrides: dict, lr_size: tuple[int, int]) -> int:
-    """The model's FLOPs at x4 on one LR image, counted on the meta device: no memory, no arithmetic (a real
+def _flops(name: str, overrides: dict, lr_size: tuple[int, int], scale: int = 4) -> int:
+    """The model's FLOPs on one LR image, counted on the meta device: no memory, no arithmetic (a real
     forward here would put an untiled run's memory into the tiled rows' peak RSS)."""
     from srlib.models import build_model, count_flops
 
     with torch.device("meta"):
-        return count_flops(build_model(name, scale=4, **overrides), lr_size)
+        return count_flops(build_model(name, scale=scale, **overrides), tuple(lr_size))
 
 
 def _prepare_model(name: str, overrides: dict, variant: str):
@@ -402,18 +402,17 @@ def bench_train(cfg: dict) -> list[dict]:
     the GAN rows it leaves out the discriminator's work, so it is a lower bound of the achieved rate.
     """
     try:
-        from srlib.models import build_model, count_flops
+        from srlib.models import build_model
         from srlib.train.config import PRESETS
         from srlib.train.loop import Step
     except ImportError as error:
         return [dict(preset="-", error=f"srlib.train not available ({error})")]
-    rows = []
+    rows, device = [], bench_device()
     for name in cfg["train_presets"]:
         if name not in PRESETS:
             rows.append(dict(preset=name, error="no such preset"))
             continue
         p = PRESETS[name]
-        device = bench_device()
         G = build_model(p.model, scale=p.scale, **p.model_kwargs).to(device)
         D = build_model(p.discriminator, **p.discriminator_kwargs).to(device) if p.mode != "psnr" else None
         if p.channels_last:
@@ -426,13 +425,7 @@ def bench_train(cfg: dict) -> list[dict]:
         lr = torch.nn.functional.interpolate(hr, scale_factor=1 / p.scale, mode="bicubic", antialias=True)
         fn = step.psnr_step if p.mode == "psnr" else step.gan_step
         seconds = best_time(lambda fn=fn, lr=lr, hr=hr: fn(lr, hr), repeat=1 if "paper" in name else cfg["repeat"])
-        with torch.device("meta"):
-            g_gflop = (
-                3
-                * p.batch_size
-                * count_flops(build_model(p.model, scale=p.scale, **p.model_kwargs), lr.shape[-2:])
-                / 1e9
-            )
+        g_gflop = 3 * p.batch_size * _flops(p.model, p.model_kwargs, lr.shape[-2:], p.scale) / 1e9
         rows.append(
             dict(
                 preset=name,

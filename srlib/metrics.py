@@ -138,7 +138,8 @@ def _band(n_out: int, window: torch.Tensor) -> torch.Tensor:
     return band
 
 
-# Strip and block sizes of the banded products below, chosen on BENCHMARKS.md "Metrics" (32 to 64 all within 10 %)
+# Strip and block sizes of the banded products below, measured in BENCHMARKS.md "PSNR + SSIM against
+# scikit-image" (32 to 64 all within 10 %)
 _STRIP_ROWS, _BLOCK_COLS = 32, 32
 
 
@@ -160,6 +161,7 @@ def _ssim_mean(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     unused = n_blocks * cols - out_w  # outputs of the last block that lie in the padding
     a, b = F.pad(a, (0, padded_w - width)), F.pad(b, (0, padded_w - width))
     along_w = _band(cols, window).T
+    along_h = _band(rows, window)  # its top-left (r, r + k - 1) corner is the band of a shorter last strip
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     total = a.new_zeros(planes)
     for top in range(0, out_h, rows):
@@ -171,7 +173,7 @@ def _ssim_mean(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         # overlapping column blocks as a strided view: (block, every moment row, cols + k - 1)
         blocks = moments.view(n, padded_w).as_strided((n_blocks, n, cols + k - 1), (cols, padded_w, 1))
         filtered = torch.matmul(blocks, along_w).view(n_blocks * 4 * planes, r + k - 1, cols)
-        filtered = torch.matmul(_band(r, window), filtered).view(n_blocks, 4, planes, r, cols)
+        filtered = torch.matmul(along_h[:r, : r + k - 1], filtered).view(n_blocks, 4, planes, r, cols)
         mu_a, mu_b, mean_sq, mean_ab = filtered.unbind(1)
         mu_ab, mu_sq = mu_a * mu_b, torch.addcmul(mu_a * mu_a, mu_b, mu_b)
         # (var_a + var_b) = mean_sq - mu_sq and cov = mean_ab - mu_ab

@@ -243,6 +243,8 @@ _PAPER = dict(
 )
 # Course: the checkpoints in data/weights/, trained on a shared 2-core CPU. Set5 is the monitor set.
 _COURSE = dict(train_sets=["T91", "BSD200"], data_tag="T91BSD200", val_set="Set5", log_every=20, threads=1, repeat=8)
+# The PSNR-oriented course runs (from scratch): a short warm-up, validation and a checkpoint every 250 steps.
+_COURSE_PSNR = dict(_COURSE, warmup_steps=100, val_every=250, ckpt_every=250)
 
 PRESETS: dict[str, TrainConfig] = {
     # EDSR (Lim et al. 2017): L1, Adam 1e-4 (0.9, 0.999), LR patches 48x48, lr halved every 200k.
@@ -271,10 +273,7 @@ PRESETS: dict[str, TrainConfig] = {
         batch_size=16,
         total_steps=2400,
         milestones=[1600, 2100],
-        warmup_steps=100,
-        val_every=250,
-        ckpt_every=250,
-        **_COURSE,
+        **_COURSE_PSNR,
     ),
     # SRResNet (Ledig et al. 2017): MSE, Adam 1e-4, HR patches 96x96, 1e6 updates.
     "srresnet_quick": TrainConfig(
@@ -292,10 +291,7 @@ PRESETS: dict[str, TrainConfig] = {
         batch_size=16,
         total_steps=1200,
         milestones=[800, 1050],
-        warmup_steps=100,
-        val_every=250,
-        ckpt_every=250,
-        **_COURSE,
+        **_COURSE_PSNR,
     ),
     # SRGAN: content (VGG54, or MSE) + 1e-3 adversarial; 1e5 updates at 1e-4, then 1e5 at 1e-5.
     "srgan_quick": TrainConfig(
@@ -347,10 +343,7 @@ PRESETS: dict[str, TrainConfig] = {
         batch_size=8,
         total_steps=3500,
         milestones=[1400, 1800],
-        warmup_steps=100,
-        val_every=250,
-        ckpt_every=250,
-        **_COURSE,
+        **_COURSE_PSNR,
     ),
     # ESRGAN: conv5_4 perceptual (L1) + 5e-3 RaGAN + 1e-2 L1, Adam 1e-4 (0.9, 0.99), from the PSNR RRDB.
     "esrgan_quick": TrainConfig(

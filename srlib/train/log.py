@@ -102,8 +102,8 @@ def plot_curves(log_path: str | Path, title: str = "", axes=None):
 def validation_figure(models: dict, dataset, scale: int, index: int = 0, crop: int = 96, title: str = ""):
     """One validation image: bicubic, each model's output and HR, on the same centre crop (HR pixels).
 
-    models: panel label -> model (say in the label which weights: run, steps). Under ``title`` a second
-    line names the image, its folder, how its LR was made and what the dB figures measure.
+    models: panel label -> model (say in the label which weights: run, steps). A caption under the images
+    names the image, its folder, how its LR was made and what the dB figures measure.
     """
     import matplotlib.pyplot as plt
     import torch
