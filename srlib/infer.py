@@ -12,10 +12,16 @@ returns the same kind, layout and dtype, ``scale`` times larger:
   way), ``blend="feather"`` keeps the padded outputs and cross-fades neighbours with a linear ramp over
   their overlap. Crop is exact once the padding covers the model's receptive field; feather never is (it
   weights in outputs next to tile edges) and is at most 20% better when the padding is too small, so
-  crop is the default (BENCHMARKS.md, "Inference": use ``tile_pad=32`` for trained RRDB-class models);
+  crop is the default;
 - ``ensemble=True`` is the x8 geometric self-ensemble (EDSR's "+"): the 4 flips x 2 transposes of the
   input, each output transformed back, averaged;
-- ``precision="fp16"/"bf16"`` runs under CUDA autocast; on the CPU it is refused with a ValueError.
+- ``precision``: "fp32", "bf16" (the convolutions in bfloat16, the first and last layers and RRDBNet's
+  residual stream in float32: ``srlib.models.fast``), "fp16" (CUDA only) or "auto", the default: bf16 on
+  a CPU with native bf16 (AVX512-BF16 or AMX), fp32 elsewhere. bf16 costs at most 0.01 dB of PSNR on
+  Set5, Set14 and BSD100 for every zoo and course model (BENCHMARKS.md, "bf16 inference"); ``fast``
+  (default) runs fp32 through the fused forwards of ``srlib.models.fast``, equal to 1e-5;
+- ``tile_pad=None`` (default) reads ``default_tile_pad(model)`` pixels of context around each tile: enough
+  that tiled equals untiled within one 8-bit level at any tile of 32 or more (BENCHMARKS.md, "Tiling").
 
 ``srlib upscale`` drives it from the command line; ``resolve_model`` turns a preset name, a pretrained
 (zoo) name or a checkpoint path into a model, and is shared with ``srlib evaluate`` and the notebooks.
@@ -32,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}  # None: no autocast
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 BLENDS = ("crop", "feather")
 ALPHA_MODES = ("bicubic", "model")
 NUM_TRANSFORMS = 8  # 4 flips x 2 transposes: the dihedral group of the square
@@ -47,10 +53,11 @@ def upscale(
     image,
     scale: int | None = None,
     tile: int | None = None,
-    tile_pad: int = 16,
+    tile_pad: int | None = None,
     ensemble: bool = False,
     device: str | torch.device | None = None,
-    precision: str = "fp32",
+    precision: str = "auto",
+    fast: bool = True,
     channels_last: bool = False,
     alpha: str = "bicubic",
     blend: str = "crop",
@@ -62,10 +69,11 @@ def upscale(
         uint16 or float in [0, 1]; or a torch tensor CHW / NCHW (float in [0, 1], or uint8).
     scale: the model's factor; ``None`` reads ``model.scale`` (or measures it on a small input).
     tile: tile side in input pixels (``None``: the whole image at once); ``tile_pad``: context pixels
-        read around each tile. The model is moved to ``device`` (default: where its parameters are,
-        else the CPU) and put in eval mode for the call.
-    precision: "fp32", or "fp16" / "bf16" autocast on CUDA. ``channels_last``: NHWC memory format,
-        often faster with CUDA autocast.
+        read around each tile (``None``: ``default_tile_pad(model)``). The model is moved to ``device``
+        (default: where its parameters are, else the CPU) and put in eval mode for the call.
+    precision: "auto" (bf16 on a CPU with native bf16, else fp32), "fp32", "bf16" or "fp16" (CUDA).
+    fast: run through ``srlib.models.fast.inference_model`` (shares the weights, copies nothing); False
+        runs ``model`` itself, in fp32 only. ``channels_last``: NHWC memory format for that eager run.
     alpha: "bicubic" (MATLAB-style) or "model" for the alpha channel. blend: "crop" or "feather".
     progress: a tqdm bar over the tiles (on stderr).
     """
@@ -75,14 +83,14 @@ def upscale(
         raise ValueError(f"blend must be one of {', '.join(BLENDS)}, got {blend!r}")
     if alpha not in ALPHA_MODES:
         raise ValueError(f"alpha must be one of {', '.join(ALPHA_MODES)}, got {alpha!r}")
+    if tile_pad is None:
+        tile_pad = default_tile_pad(model)
     if (tile is not None and tile < 1) or tile_pad < 0:
         raise ValueError(f"tile must be positive and tile_pad non-negative, got {tile} and {tile_pad}")
     device = torch.device(device) if device is not None else _model_device(model)
-    if PRECISIONS[precision] is not None and device.type != "cuda":
-        raise ValueError(
-            f"precision {precision!r} needs a CUDA device (autocast to half floats); on {device.type} "
-            "use precision='fp32'"
-        )
+    precision = resolve_precision(precision, device)
+    if precision != "fp32" and not fast:
+        raise ValueError(f"precision {precision!r} runs through the fast path: drop fast=False or use fp32")
     x, restore = _to_batch(image)  # (N, C, H, W) float32 on the CPU, and the way back
     was_training = model.training
     model.eval().to(device)
@@ -91,7 +99,10 @@ def upscale(
     try:
         with torch.inference_mode():
             scale = _model_scale(model, scale, device)
-            forward = _make_forward(model, device, PRECISIONS[precision], channels_last, ensemble)
+            from srlib.models.fast import inference_model
+
+            net = inference_model(model, precision) if fast else model
+            forward = _make_forward(net, device, channels_last and not fast, ensemble)
             outs = [
                 _upscale_channels(forward, x[i : i + 1], model, scale, tile, tile_pad, alpha, blend, progress)
                 for i in range(x.shape[0])
@@ -100,6 +111,39 @@ def upscale(
     finally:
         model.train(was_training)
     return restore(out)
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """The precision ``upscale`` runs at: "auto" becomes bf16 on a CPU with native bf16, else fp32.
+
+    fp16 is refused on the CPU (no fast kernels there) and bf16 on a GPU without bf16 support.
+    """
+    from srlib.models.fast import cpu_has_native_bf16
+
+    device = torch.device(device)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"precision 'fp16' needs a CUDA device; on {device.type} use 'bf16' or 'fp32'")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("this GPU has no bf16: use precision 'fp16' or 'fp32'")
+    return precision
+
+
+# Context pixels per tile side that make tiled equal untiled within one 8-bit level at tiles >= 32, the
+# largest needed by any zoo or course model of the family (BENCHMARKS.md, "Tiling"): RRDBNet's receptive
+# field spans hundreds of pixels, but trained weights let the influence fade after a few dozen.
+TILE_PADS = {"RRDBNet": 24, "EDSR": 16, "SRResNet": 16, "MSRResNet": 16}
+TILE_PAD_OTHER = 32  # a family not measured: generous
+
+
+def default_tile_pad(model: nn.Module) -> int:
+    """The context ``upscale`` reads around each tile when ``tile_pad`` is not given (``TILE_PADS``)."""
+    if not any(isinstance(layer, nn.Conv2d) for layer in model.modules()):
+        return 4  # bicubic and other models without convolutions: 2 LR pixels of support
+    return TILE_PADS.get(type(model).__name__.removeprefix("Fast"), TILE_PAD_OTHER)
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -236,16 +280,13 @@ def _deaugment(y: torch.Tensor, k: int) -> torch.Tensor:
     return y
 
 
-def _make_forward(model, device, autocast_dtype, channels_last, ensemble):
+def _make_forward(model, device, channels_last, ensemble):
     """A function: CPU tile (1, C, h, w) -> CPU float32 output; only this tile is on the device."""
 
     def run(t: torch.Tensor) -> torch.Tensor:
         if channels_last:
             t = t.contiguous(memory_format=torch.channels_last)
-        if autocast_dtype is None:
-            return model(t).float()
-        with torch.autocast(device.type, dtype=autocast_dtype):
-            return model(t).float()
+        return model(t).float()
 
     def forward(tile_cpu: torch.Tensor) -> torch.Tensor:
         t = tile_cpu.to(device)
@@ -518,9 +559,13 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--model", required=True, help="'bicubic', a pretrained name or a checkpoint path")
     parser.add_argument("--scale", type=int, default=4, help="upscaling factor")
     parser.add_argument("--tile", type=int, default=None, help="tile side in input pixels (default: whole image)")
-    parser.add_argument("--tile-pad", type=int, default=16, help="context pixels read around each tile")
+    parser.add_argument(
+        "--tile-pad", type=int, default=None, help="context pixels read around each tile (default: per model family)"
+    )
     parser.add_argument("--ensemble", action="store_true", help="x8 geometric self-ensemble (8x slower)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if present)")
-    parser.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32", help="fp16/bf16 need CUDA")
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="auto", help="auto: bf16 on a CPU with native bf16, else fp32"
+    )
     parser.add_argument("--alpha", choices=ALPHA_MODES, default="bicubic", help="how RGBA alpha is upscaled")
     parser.set_defaults(func=_cli_upscale)
