@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from srlib.utils import positive_int
+
 COLUMNS = ["rater", "item_id", "score", "time", "seconds", "order", "kit"]  # one rating per row
 REFERENCES = {"NN": 1, "HR": 5}  # anchor methods and the score they calibrate
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -989,7 +991,7 @@ def add_cli(subparsers) -> None:
     kit.add_argument("--seed", type=int, default=0, help="seed of ids, orders and repeats")
     kit.add_argument("--repeats", type=int, default=3, help="test items shown twice per rater (default 3)")
     kit.add_argument("--calibration", type=int, default=1, help="images shown first as NN=1 / HR=5 anchors")
-    kit.add_argument("--scale", type=int, default=4)
+    kit.add_argument("--scale", type=positive_int, default=4)
     kit.add_argument("--no-references", action="store_true", help="do not rate NN and HR among the items")
     kit.add_argument("--embed", action="store_true", help="put the images inside index.html")
     kit.set_defaults(func=_cmd_kit)
