@@ -115,9 +115,9 @@ def _check_output_size(shape, scale: int, limit: int) -> None:
     if h * w > limit:
         gigabytes = h * w * shape[1] * 4 / 1e9
         raise ValueError(
-            f"the x{scale} output of this {shape[-1]}x{shape[-2]} image would be {w}x{h} pixels ({gigabytes:.1f} GB "
-            f"as float32), over the limit of {limit / 1e6:.0f} M pixels: upscale a crop of it, or raise the limit "
-            "(srlib upscale --max-pixels, upscale(..., max_output_pixels=...)) if the memory is there"
+            f"the x{scale} output of this {shape[-1]}x{shape[-2]} image would be {w}x{h} = {h * w:,} pixels "
+            f"({gigabytes:.2g} GB as float32), over the limit of {limit:,}: upscale a crop of it, or raise the "
+            "limit (srlib upscale --max-pixels, upscale(..., max_output_pixels=...)) if the memory is there"
         )
 
 
@@ -566,7 +566,8 @@ def _cli_upscale(args) -> int:
             _write_replacing(target, sr, bit_depth)
         except (ValueError, RuntimeError, OSError) as error:
             failures.append(source)
-            tqdm.write(f"srlib upscale: failed: {source}: {error}", file=sys.stderr)
+            message = str(error) if str(source) in str(error) else f"{source}: {error}"
+            tqdm.write(f"srlib upscale: failed: {message}", file=sys.stderr)
     done = len(pairs) - len(failures)
     print(f"wrote {done} of {len(pairs)} image(s) x{args.scale} with {args.model} to {args.output}")
     if failures:

@@ -523,7 +523,7 @@ def rating_notes(ratings: list[dict], key: dict) -> list[str]:
 
     Raters the kit does not name (keys from before srlib listed raters are not checked for that), raters
     who did not rate every item, raters who gave one score throughout, and raters whose calibration (or
-    reference) scores put the NN anchor at or above HR.
+    reference) scores put the NN anchor above HR.
     """
     notes = []
     raters = sorted({r["rater"] for r in ratings})
@@ -544,7 +544,7 @@ def rating_notes(ratings: list[dict], key: dict) -> list[str]:
             anchors = {m: [r["score"] for r in mine if r["method"] == m and r["kind"] in kinds] for m in REFERENCES}
             if all(anchors.values()):
                 nn, hr = (float(np.mean(anchors[m])) for m in REFERENCES)
-                if nn >= hr:
+                if nn > hr:
                     notes.append(f"rater {rater!r} scored the NN anchor {nn:g} and HR {hr:g}: scale reversed?")
                 break
     return notes

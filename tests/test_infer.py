@@ -277,7 +277,7 @@ def test_cli_upscale_goes_on_past_bad_files_and_exits_non_zero(image_folder, tmp
 
 def test_the_output_size_limit_is_checked_before_any_work():
     model = infer.resolve_model("bicubic", 4)
-    with pytest.raises(ValueError, match=r"would be 40x40 pixels .*over the limit"):
+    with pytest.raises(ValueError, match=r"would be 40x40 = 1,600 pixels .*over the limit of 1,000"):
         infer.upscale(model, np.zeros((10, 10, 3), np.float32), max_output_pixels=1000)
     assert infer.upscale(model, np.zeros((10, 10, 3), np.float32), max_output_pixels=1600).shape == (40, 40, 3)
 
