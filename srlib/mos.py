@@ -191,15 +191,17 @@ def build_kit(
     by_version: dict[tuple[str, str], str] = {}  # (method, image) -> id of the rated item
     versions_of = {stem: _versions(stem, folders, hr_files, lr_files, scale) for stem in names}
     encoding_rng = np.random.default_rng([seed, 1])  # apart from the ids' and orders' stream
-    written: dict[tuple[str, str], set[bytes]] = {}  # the bytes of each version's files so far
+    written: set[bytes] = set()  # sha256 of every file so far: no two files of a kit have the same bytes
 
     def add(method: str, stem: str, kind: str, **extra) -> str:
         item = new_id()
         pixels = np.asarray(versions_of[stem][method], dtype=np.uint8)
-        seen = written.setdefault((method, stem), set())
-        while (data := _png_bytes(pixels, encoding_rng)) in seen:  # another encoding of the same pixels
-            pass
-        seen.add(data)
+        while True:  # the same pixels (a repeat, an anchor, a method equal to HR) get another encoding
+            data = _png_bytes(pixels, encoding_rng)
+            digest = hashlib.sha256(data).digest()
+            if digest not in written:
+                break
+        written.add(digest)
         (image_dir / f"{item}.png").write_bytes(data)
         key_items[item] = {"method": method, "image": stem, "kind": kind, **extra}
         return item

@@ -437,6 +437,7 @@ def test_kit_images_carry_no_metadata_and_repeats_have_other_bytes(folders, tmp_
     images = kit / "rate" / "images"
     for item in key["items"]:
         assert set(_chunks(images / f"{item}.png")) == {b"IHDR", b"IDAT", b"IEND"}, item
+    assert len({(images / f"{item}.png").read_bytes() for item in key["items"]}) == len(key["items"])
     first_of = {}  # (method, image) -> the test or reference item
     for item, info in key["items"].items():
         if info["kind"] in mos.SUMMARIZED_KINDS:
