@@ -49,9 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
+    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as error:
         # Expected failures (bad input, offline, missing files) end with one clear line, no traceback.
         print(f"srlib {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the file system said no (permissions, a full disk, a folder where a file goes)
+        print(f"srlib {args.command}: error: {error} (check the path, its permissions and free space)", file=sys.stderr)
         return 2
 
 

@@ -43,14 +43,22 @@ class Known:
 
     hr: str  # HR folder, relative to the data root
     lr: dict = field(default_factory=dict)  # LR folders by kind, e.g. {"bicubic_x4": "DIV2K/..."}
-    files: tuple = ()  # (url, sha256 or None, size in bytes or None)
+    files: tuple = ()  # (url, sha256 (or md5 where only that is published) or None, size in bytes or None)
     moves: dict = field(default_factory=dict)  # after extracting: extracted path -> path under the root
     page: str = ""  # where to read about it (and register, where that is needed)
     note: str = ""
 
 
 _DIV2K = "https://data.vision.ee.ethz.ch/cvl/DIV2K/"
-_EDSR_BENCHMARK = ("https://cv.snu.ac.kr/research/EDSR/benchmark.tar", None, None)
+# The EDSR archives publish no checksum. benchmark.tar: the sha256 and size another project recorded for its
+# download (torchSR's md5 for it is 4ace41d33c2384b97e6b320cd0afd6ba); Flickr2K.tar: only an md5 is on record
+# (torchSR, Coloquinte/torchSR torchsr/datasets/flickr2k.py). Neither was downloaded here to confirm them.
+_EDSR_BENCHMARK = (
+    "https://cv.snu.ac.kr/research/EDSR/benchmark.tar",
+    "80c21c333bbf6ceb5308b7243761f8284478274413a97b96f1d63e9045fd93e8",
+    250_112_000,
+)
+_EDSR_FLICKR2K = ("https://cv.snu.ac.kr/research/EDSR/Flickr2K.tar", "5d3f39443d5e9489bff8963f8f26cb03", None)
 
 
 def _div2k(split: str) -> Known:
@@ -87,7 +95,7 @@ DATASETS: dict[str, Known] = {
     "Flickr2K": Known(
         "Flickr2K/Flickr2K_HR",
         {f"bicubic_x{s}": f"Flickr2K/Flickr2K_LR_bicubic/X{s}" for s in (2, 3, 4)},
-        (("https://cv.snu.ac.kr/research/EDSR/Flickr2K.tar", None, None),),
+        (_EDSR_FLICKR2K,),
         {},
         "https://github.com/sanghyun-son/EDSR-PyTorch",
         "2,650 2K images collected by the EDSR authors",
@@ -180,9 +188,10 @@ def fetch(name: str, root: str | os.PathLike | None = None, timeout: float = 10.
                     f"could not download {url} ({error}); download it by hand and put it at {archive}, "
                     f"then run `srlib data fetch {name}` again"
                 ) from error
-        if sha256 and _sha256(archive) != sha256:
+        algorithm = "md5" if sha256 and len(sha256) == 32 else "sha256"
+        if sha256 and _digest(archive, algorithm) != sha256:
             archive.rename(archive.with_name(archive.name + ".bad"))
-            raise RuntimeError(f"{archive} has the wrong sha256 (moved to {archive.name}.bad); fetch again")
+            raise RuntimeError(f"{archive} has the wrong {algorithm} (moved to {archive.name}.bad); fetch again")
         _extract(archive, root, info.moves)
     if not _holds_images(root / info.hr):
         raise RuntimeError(f"extracted {name}, but {root / info.hr} holds no images")
@@ -197,7 +206,19 @@ def _download(url: str, dest: Path, timeout: float) -> None:
     part = dest.with_name(dest.name + ".part")
     done = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={done}-"} if done else {})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        if error.code != 416 or not done:
+            raise
+        # 416: nothing left after byte `done`. "Content-Range: bytes */N" says how long the file is: the .part
+        # is complete (a crash before the rename), or it is not this file's beginning: start again.
+        if error.headers.get("Content-Range", "").strip() == f"bytes */{done}":
+            part.rename(dest)
+            return
+        part.unlink()
+        return _download(url, dest, timeout)
+    with response:
         if done and response.status != 206:  # the server ignored the Range: start again
             done = 0
         total = response.headers.get("Content-Length")
@@ -212,39 +233,71 @@ def _download(url: str, dest: Path, timeout: float) -> None:
     part.rename(dest)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def _digest(path: Path, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while chunk := f.read(1 << 22):
             digest.update(chunk)
     return digest.hexdigest()
 
 
+class _LinkInArchive(tarfile.FilterError):
+    pass
+
+
+def _no_links(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
+    """tarfile's "data" filter, and no links at all: a link that points inside the staging folder can point
+    outside the data root once the folders around it are moved."""
+    if member.issym() or member.islnk():
+        raise _LinkInArchive(member.name)
+    return tarfile.data_filter(member, path)
+
+
 def _extract(archive: Path, root: Path, moves: dict) -> None:
-    """Unpack into a staging folder, apply ``moves`` (nested paths too), merge the rest into ``root``."""
+    """Unpack into a staging folder, apply ``moves`` (nested paths too), merge the rest into ``root``.
+
+    Archives with links or with paths outside the staging folder are refused (RuntimeError); zip members
+    are regular files (zipfile writes no links). The staging folder is removed whatever happens.
+    """
     staging = root / "downloads" / (archive.name + ".extract")
     shutil.rmtree(staging, ignore_errors=True)
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as z:
-            z.extractall(staging)
-    elif tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as t:
-            t.extractall(staging, filter="data")
-    else:
-        raise RuntimeError(f"{archive} is neither a zip nor a tar archive")
-    for source, dest in moves.items():
-        if (staging / source).exists():
-            _move(staging / source, root / dest)
-    for item in staging.iterdir():
-        _move(item, root / item.name)
-    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(staging)
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as t:
+                t.extractall(staging, filter=_no_links)
+        else:
+            raise RuntimeError(f"{archive} is neither a zip nor a tar archive")
+        for source, dest in moves.items():
+            if (staging / source).exists():
+                _move(staging / source, root / dest, root)
+        for item in staging.iterdir():
+            _move(item, root / item.name, root)
+    except _LinkInArchive as error:
+        raise RuntimeError(
+            f"{archive} holds a link ({error}); srlib extracts no links, since one could lead outside the data "
+            "root: unpack it by hand if you trust it"
+        ) from None
+    except tarfile.TarError as error:
+        raise RuntimeError(f"{archive}: refused to extract an unsafe or broken member ({error})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-def _move(source: Path, target: Path) -> None:
+def _move(source: Path, target: Path, root: Path) -> None:
+    """Move ``source`` to ``target``, merging into folders that exist: never through a link, never outside
+    ``root`` (RuntimeError)."""
+    if source.is_symlink() or target.is_symlink():
+        link = source if source.is_symlink() else target
+        raise RuntimeError(f"{link} is a link; srlib does not extract or merge through links (not written)")
+    if not target.resolve().is_relative_to(root.resolve()):
+        raise RuntimeError(f"{target} lies outside the data root {root} (not written)")
     if target.exists():
         if source.is_dir():
             for child in source.iterdir():
-                _move(child, target / child.name)
+                _move(child, target / child.name, root)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(source), str(target))

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from srlib.niqe import fit_niqe, niqe
+from srlib.utils import positive_int
 
 PROGRESS_DESC = "[converting LR images to SR images]"  # the original report's progress bar
 METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
@@ -441,6 +442,8 @@ def metrics_table(results: list[dict], published: bool = True):
 
 
 def _cli_evaluate(args) -> int:
+    if args.csv and Path(args.csv).exists() and not args.overwrite:  # refused before the work, not after
+        raise FileExistsError(f"{args.csv} exists already; pass --overwrite to replace it, or choose another --csv")
     niqe_model = None
     if args.niqe_fit:
         from srlib.data import resolve_dataset
@@ -476,7 +479,7 @@ def add_cli(subparsers) -> None:
     )
     parser.add_argument("--model", required=True, help="'bicubic', a pretrained name or a checkpoint path")
     parser.add_argument("--data", default="Set5", help="dataset name (Set5, mini/valid, DIV2K_valid) or HR folder")
-    parser.add_argument("--scale", type=int, default=4, help="upscaling factor")
+    parser.add_argument("--scale", type=positive_int, default=4, help="upscaling factor")
     parser.add_argument("--lr", default=None, help="LR folder (or known kind, e.g. bicubic_x4) instead of bicubic")
     parser.add_argument("--crop-border", type=int, default=None, help="border crop (default: the scale)")
     parser.add_argument("--tile", type=int, default=None, help="tile side in LR pixels (default: whole image)")
@@ -491,4 +494,5 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of the table")
     parser.add_argument("--csv", default=None, help="also write per-image rows and the mean to this CSV")
+    parser.add_argument("--overwrite", action="store_true", help="replace the --csv file if it exists")
     parser.set_defaults(func=_cli_evaluate)

@@ -38,7 +38,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srlib.utils import positive_int
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# The output is assembled in host memory as float32: 2**28 pixels (16384 x 16384) are 3.2 GB for RGB, and
+# the conversions back to the input's kind take as much again. Larger outputs are refused up front.
+MAX_OUTPUT_PIXELS = 2**28
 BLENDS = ("crop", "feather")
 ALPHA_MODES = ("bicubic", "model")
 NUM_TRANSFORMS = 8  # 4 flips x 2 transposes: the dihedral group of the square
@@ -62,6 +67,7 @@ def upscale(
     alpha: str = "bicubic",
     blend: str = "crop",
     progress: bool = False,
+    max_output_pixels: int = MAX_OUTPUT_PIXELS,
 ):
     """Upscale one image (or a torch batch) with ``model``; returns the same kind, clipped to [0, 1].
 
@@ -76,6 +82,7 @@ def upscale(
         runs ``model`` itself, in fp32 only. ``channels_last``: NHWC memory format for that eager run.
     alpha: "bicubic" (MATLAB-style) or "model" for the alpha channel. blend: "crop" or "feather".
     progress: a tqdm bar over the tiles (on stderr).
+    max_output_pixels: a larger output (per image) is refused with a ValueError before any work.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -99,6 +106,7 @@ def upscale(
     try:
         with torch.inference_mode():
             scale = _model_scale(model, scale, device)
+            _check_output_size(x.shape, scale, max_output_pixels)
             from srlib.models.fast import inference_model
 
             net = inference_model(model, precision) if fast else model
@@ -144,6 +152,17 @@ def default_tile_pad(model: nn.Module) -> int:
     if not any(isinstance(layer, nn.Conv2d) for layer in model.modules()):
         return 4  # bicubic and other models without convolutions: 2 LR pixels of support
     return TILE_PADS.get(type(model).__name__.removeprefix("Fast"), TILE_PAD_OTHER)
+
+
+def _check_output_size(shape, scale: int, limit: int) -> None:
+    h, w = shape[-2] * scale, shape[-1] * scale
+    if h * w > limit:
+        gigabytes = h * w * shape[1] * 4 / 1e9
+        raise ValueError(
+            f"the x{scale} output of this {shape[-1]}x{shape[-2]} image would be {w}x{h} = {h * w:,} pixels "
+            f"({gigabytes:.2g} GB as float32), over the limit of {limit:,}: upscale a crop of it, or raise the "
+            "limit (srlib upscale --max-pixels, upscale(..., max_output_pixels=...)) if the memory is there"
+        )
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -392,6 +411,8 @@ def resolve_model(spec: str | Path, scale: int = 4) -> nn.Module:
     from srlib import models
 
     spec = str(spec)
+    if int(scale) < 1:
+        raise ValueError(f"scale must be a positive integer (2, 3, 4, ...), got {scale}")
     path = Path(spec)
     course = weights_dir() / f"{spec}.safetensors"
     key = models.ALIASES.get(spec, spec)
@@ -492,11 +513,13 @@ def _gather_inputs(inputs: list[str]) -> list[Path]:
     return files
 
 
-def plan_outputs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
+def plan_outputs(inputs: list[str], output: str, overwrite: bool = False) -> list[tuple[Path, Path]]:
     """(input file, output file) pairs, refusing anything that would overwrite an input.
 
-    ``output`` is a folder (created), or a file name when there is one input file and it has an image
-    suffix. Names are kept; an output folder that is one of the input folders is refused.
+    ``output`` is a folder, or a file name when there is one input file and it has an image suffix. Names
+    are kept; an output folder that is one of the input folders is refused, and so is an output that is an
+    input under another name (a hard link: same inode). Outputs that exist already are refused unless
+    ``overwrite``. Nothing is created here.
     """
     files = _gather_inputs(inputs)
     out = Path(output)
@@ -508,42 +531,89 @@ def plan_outputs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
             raise ValueError(f"output folder {out} is an input folder; choose another -o so no input is overwritten")
     targets = [out] if single_file else [out / f.name for f in files]
     sources = {f.resolve() for f in files}
+    inodes = {(f.stat().st_dev, f.stat().st_ino) for f in files}  # a hard link has another name, same inode
     seen: dict[Path, Path] = {}
+    existing = []
     for f, target in zip(files, targets, strict=True):
-        if target.resolve() in sources:
-            raise ValueError(f"writing {target} would overwrite an input; choose another -o")
+        if target.resolve() in sources or (target.exists() and (target.stat().st_dev, target.stat().st_ino) in inodes):
+            raise ValueError(f"writing {target} would overwrite an input (the same file); choose another -o")
         if target.resolve() in seen:
             raise ValueError(f"{f} and {seen[target.resolve()]} would both be written to {target}")
         seen[target.resolve()] = f
+        if target.exists():
+            existing.append(target)
+    if existing and not overwrite:
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise ValueError(f"{existing[0]}{more} exist(s) already; pass --overwrite to replace, or choose another -o")
     return list(zip(files, targets, strict=True))
 
 
+def _writable_folder(folder: Path) -> None:
+    """Create ``folder`` and make sure a file can be written there, before any work is done."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise RuntimeError(f"cannot write to {folder} ({error.strerror or error}); choose another -o") from None
+
+
+def _write_replacing(target: Path, image, bit_depth: int) -> None:
+    """Write beside ``target`` and rename over it: a failure leaves no half-written file, and a hard link
+    at ``target`` is replaced rather than written through."""
+    import os
+
+    from srlib.io import write_image
+
+    partial = target.with_name(f".{target.stem}.partial{target.suffix}")
+    try:
+        write_image(partial, image, bit_depth=bit_depth)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def _cli_upscale(args) -> int:
+    import sys
+
     from tqdm import tqdm
 
-    from srlib.io import load_image, write_image
+    from srlib.io import load_image
     from srlib.utils import pick_device
 
-    pairs = plan_outputs(args.inputs, args.output)
+    pairs = plan_outputs(args.inputs, args.output, overwrite=args.overwrite)
+    for folder in dict.fromkeys(target.parent for _, target in pairs):
+        _writable_folder(folder)
     model = resolve_model(args.model, args.scale)
     device = pick_device(args.device)
+    failures = []
     for source, target in tqdm(pairs, desc="upscaling", unit="image"):
-        image, bit_depth = load_image(source)
-        sr = upscale(
-            model,
-            image,
-            scale=args.scale,
-            tile=args.tile,
-            tile_pad=args.tile_pad,
-            ensemble=args.ensemble,
-            device=device,
-            precision=args.precision,
-            alpha=args.alpha,
-            progress=True,
-        )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_image(target, sr, bit_depth=bit_depth)
-    print(f"wrote {len(pairs)} image(s) x{args.scale} with {args.model} to {args.output}")
+        try:  # one bad file (unreadable, too large, out of memory) does not stop the others
+            image, bit_depth = load_image(source)
+            sr = upscale(
+                model,
+                image,
+                scale=args.scale,
+                tile=args.tile,
+                tile_pad=args.tile_pad,
+                ensemble=args.ensemble,
+                device=device,
+                precision=args.precision,
+                alpha=args.alpha,
+                progress=True,
+                max_output_pixels=args.max_pixels,
+            )
+            _write_replacing(target, sr, bit_depth)
+        except (ValueError, RuntimeError, OSError) as error:
+            failures.append(source)
+            message = str(error) if str(source) in str(error) else f"{source}: {error}"
+            tqdm.write(f"srlib upscale: failed: {message}", file=sys.stderr)
+    done = len(pairs) - len(failures)
+    print(f"wrote {done} of {len(pairs)} image(s) x{args.scale} with {args.model} to {args.output}")
+    if failures:
+        print(f"srlib upscale: {len(failures)} image(s) failed (listed above)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -557,8 +627,8 @@ def add_cli(subparsers) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     parser.add_argument("-o", "--output", required=True, help="output folder (or file, for one input file)")
     parser.add_argument("--model", required=True, help="'bicubic', a pretrained name or a checkpoint path")
-    parser.add_argument("--scale", type=int, default=4, help="upscaling factor")
-    parser.add_argument("--tile", type=int, default=None, help="tile side in input pixels (default: whole image)")
+    parser.add_argument("--scale", type=positive_int, default=4, help="upscaling factor")
+    parser.add_argument("--tile", type=positive_int, default=None, help="tile side in input pixels (default: whole)")
     parser.add_argument(
         "--tile-pad", type=int, default=None, help="context pixels read around each tile (default: per model family)"
     )
@@ -568,4 +638,8 @@ def add_cli(subparsers) -> None:
         "--precision", choices=PRECISIONS, default="auto", help="auto: bf16 on a CPU with native bf16, else fp32"
     )
     parser.add_argument("--alpha", choices=ALPHA_MODES, default="bicubic", help="how RGBA alpha is upscaled")
+    parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist (never an input)")
+    parser.add_argument(
+        "--max-pixels", type=positive_int, default=MAX_OUTPUT_PIXELS, help="refuse larger outputs (memory)"
+    )
     parser.set_defaults(func=_cli_upscale)

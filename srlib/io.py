@@ -7,7 +7,9 @@ must give back what it got (keep the alpha channel, write 16 bits) uses ``load_i
 which keep the native channels (1, 3 or 4) and bit depth.
 
 Readers: Pillow for everything, except TIFF (tifffile, which keeps 16-bit colour) and 16-bit colour PNG
-(Pillow reads those as 8-bit; pypng keeps all 16 bits).
+(Pillow reads those as 8-bit; pypng keeps all 16 bits). Pillow-read files are turned upright as their EXIF
+orientation says (phone photos), as a viewer shows them. A header that claims more pixels than Pillow's
+decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``, twice over) is refused before anything is decoded.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -40,11 +42,17 @@ def load_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise FileNotFoundError(f"{path}: no such image file")
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
+            _check_size(path)
             array = _read_tiff(path)
         elif _png_bit_depth(path) == 16:
+            _check_size(path)
             array = _read_png16(path)
         else:
             array = _read_pillow(path)
+    except Image.DecompressionBombError as error:
+        raise ValueError(
+            f"{path}: not read: {error} If the image is genuine, raise PIL.Image.MAX_IMAGE_PIXELS first."
+        ) from None
     except (OSError, ValueError, SyntaxError, EOFError, zlib.error, struct.error) as error:
         raise ValueError(f"{path}: not a readable image ({type(error).__name__}: {error})") from error
     if array.ndim == 2:
@@ -144,9 +152,19 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
 # --- readers and the 16-bit PNG writer -------------------------------------------------------------
 
 
+def _check_size(path: Path) -> None:
+    """Let Pillow judge the header's size (its decompression-bomb check) for the readers that have none."""
+    try:
+        with Image.open(path):
+            pass
+    except (OSError, ValueError, SyntaxError):
+        pass  # not Pillow's to read: the reader itself says what is wrong
+
+
 def _read_pillow(path: Path) -> np.ndarray:
     with Image.open(path) as image:
         image.load()  # decode now, so a truncated file fails here
+        ImageOps.exif_transpose(image, in_place=True)  # upright, as a viewer shows it; no-op without EXIF
         mode = image.mode
         if mode == "P" or mode == "PA":
             image = image.convert("RGBA" if "transparency" in image.info or mode == "PA" else "RGB")

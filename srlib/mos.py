@@ -24,13 +24,17 @@ import datetime as dt
 import hashlib
 import html
 import json
+import struct
 import time
+import zlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
+
+from srlib.utils import positive_int
 
 COLUMNS = ["rater", "item_id", "score", "time", "seconds", "order", "kit"]  # one rating per row
 REFERENCES = {"NN": 1, "HR": 5}  # anchor methods and the score they calibrate
@@ -57,8 +61,36 @@ def _images_by_stem(folder: Path) -> dict[str, Path]:
 
 
 def _load_rgb(path: Path) -> Image.Image:
+    """Upright (EXIF orientation applied) RGB pixels, and nothing else: no ICC profile, text or EXIF is
+    carried into the kit, where it could tell a method apart."""
     with Image.open(path) as image:
-        return image.convert("RGB")
+        upright = ImageOps.exif_transpose(image)
+        return Image.fromarray(np.asarray(upright.convert("RGB")))
+
+
+def _png_bytes(pixels: np.ndarray, rng: np.random.Generator) -> bytes:
+    """An RGB PNG with the critical chunks only (IHDR, IDAT, IEND), encoded in a way drawn from ``rng``.
+
+    The row filter (None, Sub or Up), the zlib level and the IDAT chunk size vary, so two files of the same
+    pixels get other bytes (and sizes): a repeated or calibration item is not given away by its bytes.
+    """
+    height, width, _ = pixels.shape
+    rows = pixels.reshape(height, width * 3).astype(np.int16)
+    kind = int(rng.integers(3))
+    if kind == 1:  # Sub: minus the byte of the pixel to the left
+        rows[:, 3:] -= rows[:, :-3].copy()
+    elif kind == 2:  # Up: minus the byte above
+        rows[1:] -= rows[:-1].copy()
+    filtered = np.concatenate([np.full((height, 1), kind, np.int16), rows % 256], axis=1).astype(np.uint8)
+    stream = zlib.compress(filtered.tobytes(), int(rng.integers(1, 10)))
+    size = int(rng.integers(1 << 10, 1 << 16))
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))  # 8-bit RGB
+    data = b"".join(chunk(b"IDAT", stream[i : i + size]) for i in range(0, len(stream), size))
+    return b"\x89PNG\r\n\x1a\n" + header + data + chunk(b"IEND", b"")
 
 
 def _file_hash(path: Path) -> str:
@@ -158,10 +190,19 @@ def build_kit(
     key_items: dict[str, dict] = {}
     by_version: dict[tuple[str, str], str] = {}  # (method, image) -> id of the rated item
     versions_of = {stem: _versions(stem, folders, hr_files, lr_files, scale) for stem in names}
+    encoding_rng = np.random.default_rng([seed, 1])  # apart from the ids' and orders' stream
+    written: set[bytes] = set()  # sha256 of every file so far: no two files of a kit have the same bytes
 
     def add(method: str, stem: str, kind: str, **extra) -> str:
         item = new_id()
-        versions_of[stem][method].save(image_dir / f"{item}.png", optimize=False)  # PNG: no metadata
+        pixels = np.asarray(versions_of[stem][method], dtype=np.uint8)
+        while True:  # the same pixels (a repeat, an anchor, a method equal to HR) get another encoding
+            data = _png_bytes(pixels, encoding_rng)
+            digest = hashlib.sha256(data).digest()
+            if digest not in written:
+                break
+        written.add(digest)
+        (image_dir / f"{item}.png").write_bytes(data)
         key_items[item] = {"method": method, "image": stem, "kind": kind, **extra}
         return item
 
@@ -211,6 +252,7 @@ def build_kit(
         "methods": list(methods),
         "references": list(REFERENCES) if references else [],
         "images": names,
+        "raters": list(orders),
         "sources": {name: str(Path(folder).resolve()) for name, folder in methods.items()}
         | {"HR": str(hr.resolve())}
         | ({"LR": str(Path(lr).resolve())} if lr else {}),
@@ -387,13 +429,24 @@ def rate_in_notebook(kit: str | Path, rater: str, csv_path: str | Path | None = 
 
 
 # ------------------------------------------------------------------------------------------- checking
-def load_ratings(paths, key: str | Path | dict) -> list[dict]:
+class Ratings(list):
+    """What :func:`load_ratings` returns: a list of rating dicts, plus ``notes`` on what was accepted but
+    deserves a look (empty files, raters the kit does not know, incomplete, constant or reversed raters)."""
+
+    def __init__(self, rows=(), notes=()):
+        super().__init__(rows)
+        self.notes = list(notes)
+
+
+def load_ratings(paths, key: str | Path | dict) -> Ratings:
     """Read rating CSVs (files or folders of ``*.csv``) and join them with the key.
 
     Returns one dict per rating with the CSV columns plus ``method``, ``image``, ``kind``, ``file`` and
     ``row``. Unknown ids, scores outside 1-5, duplicate answers (same rater and item, in one file or across
-    files), another kit's fingerprint and missing columns raise one ``ValueError`` that lists every
-    problem by file and row; nothing is dropped or merged silently.
+    files), another kit's fingerprint, missing columns and rows with too few or too many fields raise one
+    ``ValueError`` that lists every problem by file and row; nothing is dropped or merged silently. What is
+    legal but suspicious is listed in the result's ``notes`` (see :func:`rating_notes`); no ratings at all
+    is a ValueError.
     """
     key = key if isinstance(key, dict) else load_key(key)
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
@@ -407,16 +460,26 @@ def load_ratings(paths, key: str | Path | dict) -> list[dict]:
             raise FileNotFoundError(f"{path} not found (give rating CSV files or folders of them)")
     if not files:
         raise FileNotFoundError(f"no rating CSV files in {', '.join(map(str, paths))}")
-    problems, ratings, seen = [], [], {}
+    problems, ratings, seen, notes = [], [], {}, []
     for path in files:
-        rows = _read_rows(path)
-        header = list(rows[0]) if rows else COLUMNS
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: a spreadsheet may add a BOM
+            reader = csv.DictReader(handle)
+            rows, header = list(reader), reader.fieldnames
+        if header is None:
+            notes.append(f"{path}: empty file (no header, no ratings)")
+            continue
         absent = [column for column in COLUMNS if column not in header]
         if absent:
             problems.append(f"{path}: missing columns {absent} (expected {','.join(COLUMNS)})")
             continue
+        if not rows:
+            notes.append(f"{path}: a header and no ratings")
         for number, row in enumerate(rows, start=2):  # row 1 is the header
             where = f"{path}:{number}"
+            if None in row or None in row.values():  # DictReader: extra fields go under None, missing ones are None
+                fields = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None, []))
+                problems.append(f"{where}: {fields} fields where the header has {len(header)} (a cut or joined row)")
+                continue
             item, rater = row["item_id"], row["rater"]
             if row["kit"] != key["fingerprint"]:
                 problems.append(f"{where}: kit fingerprint {row['kit']!r} is not this key's {key['fingerprint']!r}")
@@ -452,7 +515,41 @@ def load_ratings(paths, key: str | Path | dict) -> list[dict]:
             )
     if problems:
         raise ValueError(f"{len(problems)} problem(s) in the ratings:\n  " + "\n  ".join(problems))
-    return ratings
+    if not ratings:
+        raise ValueError(f"no ratings in {', '.join(map(str, files))}: nothing to summarize")
+    return Ratings(ratings, notes + rating_notes(ratings, key))
+
+
+def rating_notes(ratings: list[dict], key: dict) -> list[str]:
+    """What is legal in ``ratings`` but may make a MOS mean less, one line each.
+
+    Raters the kit does not name (keys from before srlib listed raters are not checked for that), raters
+    who did not rate every item, raters who gave one score throughout, and raters whose calibration (or
+    reference) scores put the NN anchor above HR.
+    """
+    notes = []
+    raters = sorted({r["rater"] for r in ratings})
+    known = key.get("raters")
+    if known is not None:
+        strangers = [rater for rater in raters if rater not in known]
+        if strangers:
+            notes.append(f"raters {strangers} are not among the kit's ({', '.join(known)}): typed by hand?")
+    total = len(key["items"])
+    for rater in raters:
+        mine = [r for r in ratings if r["rater"] == rater]
+        if len(mine) < total:
+            notes.append(f"rater {rater!r} rated {len(mine)} of {total} items (incomplete)")
+        scores = {r["score"] for r in mine}
+        if len(mine) > 1 and len(scores) == 1:
+            notes.append(f"rater {rater!r} gave every item the same score ({scores.pop()}): no information")
+        for kinds in (("calibration",), SUMMARIZED_KINDS):
+            anchors = {m: [r["score"] for r in mine if r["method"] == m and r["kind"] in kinds] for m in REFERENCES}
+            if all(anchors.values()):
+                nn, hr = (float(np.mean(anchors[m])) for m in REFERENCES)
+                if nn > hr:
+                    notes.append(f"rater {rater!r} scored the NN anchor {nn:g} and HR {hr:g}: scale reversed?")
+                break
+    return notes
 
 
 # ------------------------------------------------------------------------------------------ statistics
@@ -624,6 +721,7 @@ class MosSummary:
     consistency: list[dict]
     zscore: bool = False
     settings: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what deserves a look before the numbers are used
 
     def markdown(self) -> str:
         unit = "per-rater z-scores" if self.zscore else "scores 1-5"
@@ -637,6 +735,7 @@ class MosSummary:
                 markdown_table(self.tests),
                 "Rater consistency (repeated items) and calibration anchors (NN should be 1, HR 5)",
                 markdown_table(self.consistency),
+                *(["Notes", "\n".join(f"- {note}" for note in self.notes)] if self.notes else []),
             ]
         )
 
@@ -654,14 +753,21 @@ def summarize(
 
     Rows follow ``methods`` (default: the rated methods in alphabetical order; the CLI uses the key's
     order), then the NN and HR references. With ``zscore`` every score is first replaced by the rater's
-    z-score (see :func:`zscore_ratings`); consistency is always judged on the raw 1-5 scores.
+    z-score (see :func:`zscore_ratings`); consistency is always judged on the raw 1-5 scores. A method in
+    ``methods`` without ratings is left out, with a line in ``notes`` (after those ``ratings`` carries).
     """
+    notes = list(getattr(ratings, "notes", []))
     consistency_rows = consistency(ratings)
     if zscore:
         ratings = zscore_ratings(ratings)
     table = []
+    rated = {r["method"] for r in ratings if r["kind"] in SUMMARIZED_KINDS}
     if methods is None:
         methods = sorted({r["method"] for r in ratings if r["kind"] == "test"})
+    for method in methods:
+        if method not in rated:
+            notes.append(f"method {method!r} has no ratings: left out of the table and the tests")
+    methods = [m for m in methods if m in rated]
     references = [m for m in REFERENCES if any(r["method"] == m and r["kind"] == "reference" for r in ratings)]
     for method in methods + references:
         mine = [r for r in ratings if r["method"] == method and r["kind"] in SUMMARIZED_KINDS]
@@ -683,7 +789,7 @@ def summarize(
         )
     tests = wilcoxon_holm(ratings, methods, pair_by=pair_by)
     settings = {"n_boot": n_boot, "seed": seed, "confidence": confidence, "pair_by": pair_by}
-    return MosSummary(table, tests, consistency_rows, zscore, settings)
+    return MosSummary(table, tests, consistency_rows, zscore, settings, notes)
 
 
 # ------------------------------------------------------------------------------------- tables and plots
@@ -788,13 +894,18 @@ def plot_reference_mos(ax=None, title: str | None = None):
     return ax.figure
 
 
-def write_summary(summary: MosSummary, out_dir: str | Path) -> list[Path]:
+def write_summary(summary: MosSummary, out_dir: str | Path, overwrite: bool = True) -> list[Path]:
     """Write ``mos_table[_z].csv``, ``mos_tests[_z].csv``, ``mos_consistency.csv``, ``mos_summary[_z].md``
-    and the plot ``mos_plot[_z].png`` into ``out_dir``."""
+    and the plot ``mos_plot[_z].png`` into ``out_dir``; without ``overwrite``, a folder that already holds
+    this kind of summary (``mos_summary[_z].md``) is refused (FileExistsError)."""
     import matplotlib.pyplot as plt
 
     out_dir = Path(out_dir)
     suffix = "_z" if summary.zscore else ""
+    if not overwrite and (out_dir / f"mos_summary{suffix}.md").exists():
+        raise FileExistsError(
+            f"{out_dir} already holds a summary (mos_summary{suffix}.md); pass --overwrite or another --out"
+        )
     paths = [
         write_csv(summary.table, out_dir / f"mos_table{suffix}.csv"),
         write_csv(summary.tests, out_dir / f"mos_tests{suffix}.csv"),
@@ -857,14 +968,12 @@ def _cmd_kit(args) -> int:
 def _cmd_summarize(args) -> int:
     key = load_key(args.key)
     ratings = load_ratings(args.ratings, key)
-    rated = {r["method"] for r in ratings}
-    methods = [m for m in key["methods"] if m in rated]
     summary = summarize(
-        ratings, zscore=args.zscore, n_boot=args.boot, seed=args.seed, pair_by=args.pair_by, methods=methods
+        ratings, zscore=args.zscore, n_boot=args.boot, seed=args.seed, pair_by=args.pair_by, methods=key["methods"]
     )
     print(summary.markdown())
     if args.out:
-        for path in write_summary(summary, args.out):
+        for path in write_summary(summary, args.out, overwrite=args.overwrite):
             print(f"wrote {path}")
     return 0
 
@@ -884,7 +993,7 @@ def add_cli(subparsers) -> None:
     kit.add_argument("--seed", type=int, default=0, help="seed of ids, orders and repeats")
     kit.add_argument("--repeats", type=int, default=3, help="test items shown twice per rater (default 3)")
     kit.add_argument("--calibration", type=int, default=1, help="images shown first as NN=1 / HR=5 anchors")
-    kit.add_argument("--scale", type=int, default=4)
+    kit.add_argument("--scale", type=positive_int, default=4)
     kit.add_argument("--no-references", action="store_true", help="do not rate NN and HR among the items")
     kit.add_argument("--embed", action="store_true", help="put the images inside index.html")
     kit.set_defaults(func=_cmd_kit)
@@ -894,6 +1003,7 @@ def add_cli(subparsers) -> None:
     summary.add_argument("--key", required=True, help="KIT/key.json (or the KIT folder)")
     summary.add_argument("--zscore", action="store_true", help="normalise scores per rater first")
     summary.add_argument("--out", help="folder for the tables (CSV, markdown) and the plot")
+    summary.add_argument("--overwrite", action="store_true", help="replace a summary already in --out")
     summary.add_argument("--boot", type=int, default=2000, help="bootstrap draws (default 2000)")
     summary.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     summary.add_argument(

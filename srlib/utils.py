@@ -36,6 +36,19 @@ def setup(seed: int = 0, deterministic: bool = True, plots: bool = True) -> torc
     return pick_device()
 
 
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for sizes and factors: ``--scale 0`` is a one-line usage error, not a traceback."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
 def pick_device(prefer: str | None = None) -> torch.device:
     """The device to run on: ``prefer`` if given, else CUDA when present, else CPU."""
     if prefer:

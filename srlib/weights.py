@@ -303,7 +303,7 @@ def load_model(path: str | Path, name: str | None = None, key: str | None = None
     converted = convert_state_dict(state_dict, layout)
     source = f"{path.name} (layout {layout})"
     if _META_ARCH in metadata:
-        arch, kwargs = metadata[_META_ARCH], json.loads(metadata.get(_META_KWARGS, "{}"))
+        arch, kwargs = _metadata_config(metadata, path)
     else:
         arch, kwargs = infer_config(converted)
         if layout == "edsr_pytorch":
@@ -311,8 +311,27 @@ def load_model(path: str | Path, name: str | None = None, key: str | None = None
     if name is not None and PRESETS[_preset_key(name)][0] is not PRESETS[arch][0]:
         model = build_model(name, **overrides)  # the wrong family: report the key differences
         load_weights(model, converted, f"{source}, which holds {PRESETS[arch][0].__name__} weights,")
-    model = build_model(name or arch, **{**kwargs, **overrides})
+    try:
+        model = build_model(name or arch, **{**kwargs, **overrides})
+    except TypeError as error:  # kwargs the constructor does not take (hand-edited metadata)
+        raise ValueError(f"{path}: its srlib metadata does not build {arch!r} ({error})") from None
     return load_weights(model, converted, source).eval()
+
+
+def _metadata_config(metadata: dict, path: Path) -> tuple[str, dict]:
+    """The preset and kwargs srlib stored in a safetensors file; ValueError naming the file when unusable."""
+    arch, text = metadata[_META_ARCH], metadata.get(_META_KWARGS, "{}")
+    try:
+        kwargs = json.loads(text)
+    except json.JSONDecodeError:
+        kwargs = None
+    if arch not in PRESETS or not isinstance(kwargs, dict):
+        raise ValueError(
+            f"{path}: bad srlib metadata ({_META_ARCH}={arch!r}, {_META_KWARGS}={text[:60]!r}): the file was edited "
+            f"or damaged; save the weights again with srlib.weights.save_weights (or drop {_META_ARCH} so the "
+            "architecture is inferred from the weights)"
+        )
+    return arch, kwargs
 
 
 def _preset_key(name: str) -> str:

@@ -163,6 +163,12 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
             return self.send_error(404)
         body = path.read_bytes()
         start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
+        if start >= len(body):  # nothing to send: 416, with the file's length (RFC 9110)
+            self.requests.append((self.path, self.headers.get("Range"), 0))
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(body)}")
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
         self.requests.append((self.path, self.headers.get("Range"), len(body) - start))  # before the client has it
         self.send_response(206 if start else 200)
         self.send_header("Content-Length", str(len(body) - start))
@@ -220,6 +226,26 @@ def test_fetch_resume_and_checksum(tmp_path, server, monkeypatch):
         data.fetch("Bad", tmp_path / "other")
 
 
+def test_a_complete_part_file_is_not_downloaded_again(tmp_path, server, monkeypatch):
+    site, base, requests = server
+    archive = _zip_of_images()
+    (site / "tiny.zip").write_bytes(archive)
+    known = data.Known("Tiny/HR", files=((f"{base}/tiny.zip", None, None),), moves={"Tiny_HR": "Tiny/HR"})
+    monkeypatch.setitem(data.DATASETS, "Tiny", known)
+    root = tmp_path / "root"
+    part = root / "downloads" / "tiny.zip.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(archive)  # complete, but the rename never happened
+    assert len(list(data.fetch("Tiny", root).iterdir())) == 2
+    assert requests == [("/tiny.zip", f"bytes={len(archive)}-", 0)]  # one 416, then done
+    # a .part longer than the file is not its beginning: downloaded again from the start
+    (root / "Tiny").rename(tmp_path / "moved")
+    (root / "downloads" / "tiny.zip").unlink()
+    part.write_bytes(archive + b"junk")
+    assert len(list(data.fetch("Tiny", root).iterdir())) == 2
+    assert requests[1:] == [("/tiny.zip", f"bytes={len(archive) + 4}-", 0), ("/tiny.zip", None, len(archive))]
+
+
 def test_fetch_offline_fails_fast_naming_url(tmp_path, monkeypatch):
     url = "http://127.0.0.1:9/nowhere/big.zip"  # port 9 (discard): connection refused at once
     monkeypatch.setitem(data.DATASETS, "Gone", data.Known("Gone/HR", files=((url, None, None),)))
@@ -256,3 +282,67 @@ def test_cli(tmp_path, monkeypatch, capsys):
     assert "DIV2K_train" in out and "missing" in out
     assert cli.main(["data", "fetch", "NTIRE2020_Track1"]) == 2
     assert "registration" in capsys.readouterr().err
+
+
+# --- archives that try to write outside the data root ----------------------------------------------------
+
+
+def _tar(path: Path, members: list[tuple[str, str | None, bytes]]) -> Path:
+    """A tar of (name, symlink target or None, file bytes)."""
+    import tarfile
+
+    with tarfile.open(path, "w") as t:
+        for name, link, payload in members:
+            info = tarfile.TarInfo(name)
+            if link is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                t.addfile(info)
+            else:
+                info.size = len(payload)
+                t.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def test_a_link_inside_the_archive_cannot_write_outside_the_root(tmp_path):
+    # benchmark/Set5/esc -> ../.. stays inside the staging folder (tarfile's "data" filter accepts it), but
+    # once benchmark/Set5 is moved to ROOT/Set5 it points at ROOT/..; Set5/esc/victim/ was then merged
+    # through it, to ROOT/../victim.
+    archive = _tar(
+        tmp_path / "benchmark.tar",
+        [
+            ("benchmark/Set5/HR/0001.png", None, b"not really a png"),
+            ("benchmark/Set5/esc", "../..", b""),
+            ("Set5/esc/victim/evil.txt", None, b"outside the root"),
+        ],
+    )
+    root = tmp_path / "root"
+    with pytest.raises(RuntimeError, match=r"benchmark\.tar holds a link \(benchmark/Set5/esc\)"):
+        data._extract(archive, root, {"benchmark/Set5": "Set5"})
+    assert not (tmp_path / "victim").exists()
+    assert not (root / "downloads" / "benchmark.tar.extract").exists()  # no staging folder left behind
+
+
+def test_merging_never_follows_a_link_already_in_the_root(tmp_path):
+    root = tmp_path / "root"
+    (root / "Set5").mkdir(parents=True)
+    (root / "Set5" / "esc").symlink_to(tmp_path)  # left by anything else
+    staging = tmp_path / "staging"
+    (staging / "Set5" / "esc" / "victim").mkdir(parents=True)
+    (staging / "Set5" / "esc" / "victim" / "evil.txt").write_text("outside the root")
+    with pytest.raises(RuntimeError, match=r"Set5/esc is a link"):
+        data._move(staging / "Set5", root / "Set5", root)
+    assert not (tmp_path / "victim").exists()
+
+
+def test_tar_filter_errors_are_one_line_and_leave_no_staging_folder(tmp_path):
+    archive = _tar(tmp_path / "bad.tar", [("../outside.txt", None, b"x")])
+    root = tmp_path / "root"
+    with pytest.raises(RuntimeError, match=r"bad\.tar: refused to extract .*outside\.txt"):
+        data._extract(archive, root, {})
+    assert not (tmp_path / "outside.txt").exists()
+    assert not (root / "downloads" / "bad.tar.extract").exists()
+
+
+def test_known_archives_carry_checksums():
+    for name in ("Set5", "Set14", "BSD100", "Urban100", "Flickr2K"):
+        assert all(digest for _url, digest, _size in data.DATASETS[name].files), name

@@ -174,3 +174,15 @@ def test_niqe_joins_the_table(hr_folder, tmp_path):
     small = evaluate.evaluate("bicubic", hr_folder, progress=False, lpips=False, niqe_model=model)
     assert np.isnan(small["mean"]["niqe"])  # 50x43 images are too small: left out, with a note each
     assert sum("NIQE left out" in n for n in small["notes"]) == 3
+
+
+def test_cli_csv_is_not_replaced_without_overwrite_and_scale_must_be_positive(hr_folder, tmp_path, capsys):
+    out = tmp_path / "m.csv"
+    out.write_text("an earlier result\n")
+    argv = ["evaluate", "--model", "bicubic", "--data", str(hr_folder), "--csv", str(out), "--no-progress"]
+    assert cli.main(argv) == 2 and "pass --overwrite" in capsys.readouterr().err
+    assert out.read_text() == "an earlier result\n"
+    assert cli.main([*argv, "--overwrite"]) == 0 and "MEAN" in out.read_text()
+    with pytest.raises(SystemExit):
+        cli.main(["evaluate", "--model", "bicubic", "--data", str(hr_folder), "--scale", "0"])
+    assert "must be a positive integer" in capsys.readouterr().err

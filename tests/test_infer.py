@@ -329,3 +329,59 @@ def test_cli_upscale_refuses_two_inputs_with_one_name(image_folder, tmp_path):
     write_image(other / "a.png", np.zeros((4, 4, 3)))
     with pytest.raises(ValueError, match="both be written"):
         infer.plan_outputs([str(image_folder), str(other)], str(tmp_path / "out"))
+
+
+def test_cli_upscale_goes_on_past_bad_files_and_exits_non_zero(image_folder, tmp_path, capsys):
+    (image_folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    from srlib.io import write_image
+
+    write_image(image_folder / "large.png", np.zeros((30, 30, 3)))  # over the --max-pixels below at x4
+    out = tmp_path / "out"
+    argv = ["upscale", str(image_folder), "-o", str(out), "--model", "bicubic", "--max-pixels", "8000"]
+    assert cli.main(argv) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png"]  # no partial files either
+    captured = capsys.readouterr()
+    assert "broken.png: not a readable image" in captured.err and "large.png: the x4 output" in captured.err
+    assert "2 image(s) failed" in captured.err and "wrote 3 of 5" in captured.out
+
+
+def test_the_output_size_limit_is_checked_before_any_work():
+    model = infer.resolve_model("bicubic", 4)
+    with pytest.raises(ValueError, match=r"would be 40x40 = 1,600 pixels .*over the limit of 1,000"):
+        infer.upscale(model, np.zeros((10, 10, 3), np.float32), max_output_pixels=1000)
+    assert infer.upscale(model, np.zeros((10, 10, 3), np.float32), max_output_pixels=1600).shape == (40, 40, 3)
+
+
+def test_cli_upscale_refuses_existing_outputs_unless_overwrite(image_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["upscale", str(image_folder / "a.png"), "-o", str(out), "--model", "bicubic"]
+    assert cli.main(argv) == 0
+    before = (out / "a.png").read_bytes()
+    assert cli.main(argv) == 2 and "exist(s) already; pass --overwrite" in capsys.readouterr().err
+    assert cli.main([*argv, "--overwrite"]) == 0 and (out / "a.png").read_bytes() == before
+
+
+def test_a_hard_link_to_the_input_is_never_written_through(image_folder, tmp_path, capsys):
+    import os
+
+    out = tmp_path / "out"
+    out.mkdir()
+    os.link(image_folder / "a.png", out / "a.png")  # the output name is the input under another path
+    before = (image_folder / "a.png").read_bytes()
+    for extra in ([], ["--overwrite"]):
+        argv = ["upscale", str(image_folder / "a.png"), "-o", str(out), "--model", "bicubic", *extra]
+        assert cli.main(argv) == 2 and "would overwrite an input" in capsys.readouterr().err
+    assert (image_folder / "a.png").read_bytes() == before
+
+
+def test_cli_upscale_bad_scale_and_unwritable_output_are_one_line(image_folder, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["upscale", str(image_folder), "-o", str(tmp_path / "o"), "--model", "bicubic", "--scale", "0"])
+    assert "argument --scale: must be a positive integer, got '0'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="positive integer"):
+        infer.resolve_model("bicubic", 0)
+    (tmp_path / "file").write_text("a file where a folder should be")
+    argv = ["upscale", str(image_folder), "-o", str(tmp_path / "file" / "out"), "--model", "bicubic"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write to" in err and "choose another -o" in err

@@ -78,3 +78,36 @@ def test_tensor_conversions():
     assert t.shape == (1, 3, 4, 5) and t.dtype == torch.float32
     np.testing.assert_array_equal(to_numpy(t), x)
     assert to_numpy(torch.full((3, 2, 2), 1.5)).max() == 1.0
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    pixels = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 10  # 2 rows, 3 columns, all different
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the camera was turned; show it rotated 90 degrees clockwise
+    Image.fromarray(pixels).save(tmp_path / "phone.png", exif=exif)
+    upright = np.rot90(pixels, k=-1)
+    assert np.array_equal(np.round(read_image(tmp_path / "phone.png") * 255).astype(np.uint8), upright)
+    Image.fromarray(pixels).save(tmp_path / "plain.png")
+    assert read_image(tmp_path / "plain.png").shape == (2, 3, 3)
+
+
+def _png_header_only(path, width, height, bit_depth):
+    """A PNG whose IHDR claims width x height RGB pixels, with one tiny IDAT (a decompression bomb header)."""
+    import struct
+    import zlib
+
+    def chunk(tag, body):
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.mark.parametrize("bit_depth", [8, 16])
+def test_a_decompression_bomb_header_is_a_clear_error(tmp_path, bit_depth):
+    path = _png_header_only(tmp_path / "bomb.png", 40_000, 40_000, bit_depth)
+    with pytest.raises(ValueError, match=r"bomb\.png: not read: .*decompression bomb.*MAX_IMAGE_PIXELS"):
+        read_image(path)

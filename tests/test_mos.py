@@ -406,3 +406,129 @@ def test_reported_and_published_mos_are_labelled():
     bsd100 = {r["method"]: r["mos"] for r in rows if r["set"] == "BSD100"}
     assert bsd100 == {"bicubic": 1.47, "SRResNet": 2.29, "SRGAN": 3.56, "HR": 4.46}  # section 5
     assert all("published" in r["source"] for r in rows if r["set"] == "BSD100")
+
+
+# ------------------------------------------------------------------------------- what the kit's files leak
+def _chunks(path: Path) -> list[bytes]:
+    import struct
+
+    data, tags, at = path.read_bytes(), [], 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        tags.append(data[at + 4 : at + 8])
+        at += 12 + length
+    return tags
+
+
+def test_kit_images_carry_no_metadata_and_repeats_have_other_bytes(folders, tmp_path):
+    from PIL import PngImagePlugin
+
+    tagged = tmp_path / "Tagged"  # one method's outputs carry an ICC profile, a text chunk and EXIF
+    tagged.mkdir()
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Software", "method-that-must-stay-secret")
+    for path in sorted((folders / METHODS[0]).iterdir()):
+        with Image.open(path) as image:
+            image.save(tagged / path.name, icc_profile=b"an ICC profile of one method", pnginfo=text,
+                       exif=Image.Exif())  # fmt: skip
+    methods = {"Tagged": tagged, METHODS[1]: folders / METHODS[1]}
+    kit = tmp_path / "KIT"
+    key = mos.load_key(mos.build_kit(methods, folders / "HR", kit, raters=2, seed=3, repeats=3, calibration=2))
+    images = kit / "rate" / "images"
+    for item in key["items"]:
+        assert set(_chunks(images / f"{item}.png")) == {b"IHDR", b"IDAT", b"IEND"}, item
+    assert len({(images / f"{item}.png").read_bytes() for item in key["items"]}) == len(key["items"])
+    first_of = {}  # (method, image) -> the test or reference item
+    for item, info in key["items"].items():
+        if info["kind"] in mos.SUMMARIZED_KINDS:
+            first_of[info["method"], info["image"]] = item
+    others = [(item, info) for item, info in key["items"].items() if info["kind"] in ("repeat", "calibration")]
+    assert len(others) == 3 + 2 * 2
+    for item, info in others:
+        twin = first_of[info["method"], info["image"]]
+        assert (images / f"{item}.png").read_bytes() != (images / f"{twin}.png").read_bytes()
+        with Image.open(images / f"{item}.png") as a, Image.open(images / f"{twin}.png") as b:
+            assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_kit_images_are_upright(folders, tmp_path):
+    turned = tmp_path / "Turned"
+    turned.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to view
+    for path in sorted((folders / METHODS[0]).iterdir()):
+        with Image.open(path) as image:  # stored turned a quarter counterclockwise
+            Image.fromarray(np.rot90(np.asarray(image), k=1).copy()).save(turned / path.name, exif=exif)
+    key = mos.load_key(mos.build_kit({"Turned": turned}, folders / "HR", tmp_path / "K", raters=1, repeats=0))
+    item = next(i for i, info in key["items"].items() if info["method"] == "Turned" and info["image"] == "baby")
+    with Image.open(tmp_path / "K" / "rate" / "images" / f"{item}.png") as image, \
+            Image.open(folders / METHODS[0] / "baby.png") as original:  # fmt: skip
+        assert np.array_equal(np.asarray(image), np.asarray(original))
+
+
+# ------------------------------------------------------------------------- what is accepted, but noted
+def _write_rows(path: Path, rows: list[dict]) -> Path:
+    for row in rows:
+        mos.append_rating(path, row)
+    return path
+
+
+def _rows(key: dict, rater: str, items: list[str], score_of) -> list[dict]:
+    return [{"rater": rater, "item_id": item, "score": score_of(key["items"][item]), "time": "t", "seconds": "1",
+             "order": n, "kit": key["fingerprint"]} for n, item in enumerate(items, start=1)]  # fmt: skip
+
+
+def test_a_short_row_is_a_listed_problem_not_a_traceback(kit, tmp_path):
+    key = mos.load_key(kit)
+    item = sorted(key["items"])[0]
+    path = tmp_path / "short.csv"
+    path.write_text(",".join(mos.COLUMNS) + f"\nr01,{item},3\nr01,{item},3,t,1,1,{key['fingerprint']},extra\n")
+    with pytest.raises(ValueError, match=r"(?s)short\.csv:2: 3 fields where the header has 7.*short\.csv:3: 8 fields"):
+        mos.load_ratings(path, key)
+
+
+def test_empty_files_and_odd_raters_are_noted(kit, tmp_path):
+    key, manifest = mos.load_key(kit), mos.load_kit(kit)
+    orders = manifest["orders"]
+
+    def truth(info):
+        return {"NN": 1, "HR": 5}.get(info["method"], 3)
+
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text(",".join(mos.COLUMNS) + "\n")
+    with pytest.raises(ValueError, match="no ratings in"):
+        mos.load_ratings(tmp_path, key)
+    _write_rows(tmp_path / "r01.csv", _rows(key, "r01", orders["r01"], truth))  # a good rater
+    _write_rows(tmp_path / "r02.csv", _rows(key, "r02", orders["r02"][:5], truth))  # stopped after 5
+    _write_rows(tmp_path / "r03.csv", _rows(key, "r03", orders["r03"], lambda info: 4))  # one score throughout
+    _write_rows(tmp_path / "r04.csv", _rows(key, "r04", orders["r04"], lambda info: 6 - truth(info)))  # reversed
+    _write_rows(tmp_path / "zz.csv", _rows(key, "zz", orders["r01"], truth))  # not one of the kit's raters
+    ratings = mos.load_ratings(tmp_path, key)
+    notes = "\n".join(ratings.notes)
+    total = len(key["items"])
+    for expected in ("empty.csv: empty file", "header.csv: a header and no ratings", "raters ['zz'] are not among",
+                     f"'r02' rated 5 of {total} items", "'r03' gave every item the same score (4)",
+                     "'r04' scored the NN anchor 5 and HR 1"):  # fmt: skip
+        assert expected in notes, expected
+    assert "'r01'" not in notes
+    summary = mos.summarize(ratings, n_boot=50)
+    assert summary.notes == ratings.notes and "- rater 'r04' scored" in summary.markdown()
+
+
+def test_a_method_without_ratings_is_noted_not_dropped_silently(kit, tmp_path):
+    key, orders = mos.load_key(kit), mos.load_kit(kit)["orders"]
+    kept = [item for item in orders["r01"] if key["items"][item]["method"] != METHODS[1]]
+    ratings = mos.load_ratings(_write_rows(tmp_path / "r01.csv", _rows(key, "r01", kept, lambda info: 3)), key)
+    summary = mos.summarize(ratings, n_boot=50, methods=list(key["methods"]))
+    assert [row["method"] for row in summary.table] == [METHODS[0], "NN", "HR"]
+    assert f"method '{METHODS[1]}' has no ratings" in "\n".join(summary.notes)
+
+
+def test_cli_summarize_refuses_to_overwrite_a_summary(kit, tmp_path, capsys):
+    key = mos.load_key(kit)
+    ratings = _write_rows(tmp_path / "r" / "r01.csv", _rows(key, "r01", mos.load_kit(kit)["orders"]["r01"],
+                                                            lambda info: 3))  # fmt: skip
+    args = ["mos", "summarize", str(ratings), "--key", str(kit), "--boot", "20", "--out", str(tmp_path / "s")]
+    assert cli.main(args) == 0
+    assert cli.main(args) == 2 and "already holds a summary" in capsys.readouterr().err
+    assert cli.main([*args, "--overwrite"]) == 0

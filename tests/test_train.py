@@ -227,7 +227,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
 
     loop.build_model = capture
     try:
-        with pytest.raises(RuntimeError, match=r"diverged.*last good checkpoint .*step 4"):
+        with pytest.raises(RuntimeError, match=r"diverged.*last checkpoint with a finite loss .*step 4"):
             T.train(cfg, run_dir=tmp_path / "r", datasets=tiny_data(), progress=False, hook=poison)
     finally:
         loop.build_model = original
@@ -344,3 +344,122 @@ def test_course_card_says_what_the_perceptual_term_was(tmp_path):
     assert "conv54random" in card and "random-weight" in card and "| Set5 | 25.50 | 0.7700 |" in card
     psnr_card = course._card("edsr_x4_course", "edsr_course", run, weights, scores, {"Set5": (28.42, 0.81)})
     assert "random-weight" not in psnr_card and "monitor set: Set5" in psnr_card
+
+
+# ------------------------------------------------------------------------- untrusted files, divergence, resume
+
+
+class _RunsCode:
+    """Unpickling this calls os.mkdir(marker): what a crafted checkpoint could do instead."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def test_crafted_pickles_run_no_code_as_init_from_or_resume(tmp_path):
+    marker = tmp_path / "code_ran"
+    evil = tmp_path / "evil.pth"
+    torch.save({"G": {"conv_first.weight": _RunsCode(marker)}}, evil)
+    with pytest.raises(ValueError, match=r"evil\.pth holds pickled Python objects"):
+        T.train(tiny_config(init_from=str(evil)), run_dir=tmp_path / "a", datasets=tiny_data(), progress=False)
+    run = tmp_path / "b"
+    (run / "checkpoints").mkdir(parents=True)
+    torch.save({"step": _RunsCode(marker)}, run / "checkpoints" / "last.pt")
+    with pytest.raises(ValueError, match=r"last\.pt holds pickled Python objects"):
+        T.train(tiny_config(), run_dir=run, datasets=tiny_data(), progress=False, resume=True)
+    assert not marker.exists()
+
+
+def test_checkpoints_load_with_weights_only_and_old_numpy_rng_states_still_load(tmp_path):
+    import random
+
+    import numpy as np
+
+    from srlib.train.checkpoint import rng_state, set_rng_state
+
+    T.train(tiny_config(total_steps=2, ckpt_every=2), run_dir=tmp_path / "r", datasets=tiny_data(), progress=False)
+    state = torch.load(tmp_path / "r" / "checkpoints" / "last.pt", weights_only=True)  # plain torch, no allowlist
+    assert state["step"] == 2
+    # before srlib stored tensors, the numpy state was a pickled array: still read, without unpickling code
+    old = {"rng": [{"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}]}
+    torch.save(old, tmp_path / "old.pt")
+    expected = np.random.rand(3)
+    set_rng_state(load_checkpoint(tmp_path / "old.pt")["rng"][0])
+    assert np.array_equal(np.random.rand(3), expected)
+    saved = rng_state()
+    expected = np.random.rand(3)
+    set_rng_state(saved)
+    assert np.array_equal(np.random.rand(3), expected)
+
+
+def test_a_huge_lr_keeps_the_last_checkpoint_whose_loss_was_finite(tmp_path):
+    # lr 1e-3 for two steps, then x1e5 (lr 100): step 3's update blows the weights up, step 4's loss shows it.
+    # The step-3 checkpoint already holds those weights; the step-2 one (its loss, at step 3, was finite) stays.
+    cfg = tiny_config(total_steps=8, ckpt_every=1, milestones=[2], gamma=1e5)
+    with pytest.raises(RuntimeError, match=r"at step 4 .*finite loss is .*last\.pt \(step 2\).*step-3 .*diverged\.pt"):
+        T.train(cfg, run_dir=tmp_path / "r", datasets=tiny_data(), progress=False)
+    checkpoints = tmp_path / "r" / "checkpoints"
+    assert load_checkpoint(checkpoints / "last.pt")["step"] == 2
+    assert load_checkpoint(checkpoints / "diverged.pt")["step"] == 3
+    # the advised resume (here: without the lr jump) goes on from step 2 and finishes with finite losses
+    result = T.train(T.replace(cfg, milestones=[]), run_dir=tmp_path / "r", datasets=tiny_data(), progress=False,
+                     resume=True)  # fmt: skip
+    assert result.step == 8
+    assert all(math.isfinite(float(row["loss"])) for row in T.read_log(tmp_path / "r" / "log.csv"))
+
+
+def test_a_run_that_diverges_at_once_keeps_no_diverged_checkpoint(tmp_path):
+    with pytest.raises(RuntimeError, match=r"No checkpoint with a finite loss was written .*step-1"):
+        T.train(tiny_config(lr=50.0, ckpt_every=1), run_dir=tmp_path / "r", datasets=tiny_data(), progress=False)
+    assert not (tmp_path / "r" / "checkpoints" / "last.pt").exists()
+    T.train(tiny_config(total_steps=2), run_dir=tmp_path / "r", datasets=tiny_data(), progress=False)  # start again
+
+
+def test_resume_applies_schedule_changes_aloud_and_config_yaml_says_so(tmp_path, capsys):
+    cfg = tiny_config(total_steps=4, ckpt_every=2)
+    T.train(cfg, run_dir=tmp_path / "r", datasets=tiny_data(), progress=False)
+    longer = T.replace(cfg, total_steps=6, lr=5e-4)
+    T.train(longer, run_dir=tmp_path / "r", datasets=tiny_data(), progress=False, resume=True)
+    assert "total_steps 4 -> 6, lr 0.001 -> 0.0005" in capsys.readouterr().out
+    assert T.load_config(tmp_path / "r" / "config.yaml") == longer
+    rows = T.read_log(tmp_path / "r" / "log.csv")
+    assert [float(r["lr"]) for r in rows] == [1e-3] * 4 + [5e-4] * 2  # the new lr from the first resumed step
+
+
+def test_resume_refuses_changes_that_would_change_the_run(tmp_path):
+    cfg = tiny_config(total_steps=2, ckpt_every=2)
+    T.train(cfg, run_dir=tmp_path / "r", datasets=tiny_data(), progress=False)
+    before = (tmp_path / "r" / "config.yaml").read_text()
+    with pytest.raises(ValueError, match=r"cannot change: batch_size 2 -> 4, seed 0 -> 1.*may change: total_steps"):
+        T.train(T.replace(cfg, batch_size=4, seed=1), run_dir=tmp_path / "r", datasets=tiny_data(), progress=False,
+                resume=True)  # fmt: skip
+    assert (tmp_path / "r" / "config.yaml").read_text() == before
+
+
+def test_a_truncated_last_checkpoint_is_named_and_the_previous_one_is_kept(tmp_path):
+    cfg = tiny_config(total_steps=6, ckpt_every=2)
+    T.train(cfg, run_dir=tmp_path / "r", datasets=tiny_data(), progress=False, hook=lambda step, losses: step == 4)
+    checkpoints = tmp_path / "r" / "checkpoints"
+    assert load_checkpoint(checkpoints / "prev.pt")["step"] == 2
+    last = checkpoints / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])  # a disk that filled up, a copy cut short
+    with pytest.raises(ValueError, match=r"last\.pt is not a readable PyTorch checkpoint.*rename .*prev\.pt"):
+        T.train(cfg, run_dir=tmp_path / "r", datasets=tiny_data(), progress=False, resume=True)
+    (checkpoints / "prev.pt").replace(last)
+    assert T.train(cfg, run_dir=tmp_path / "r", datasets=tiny_data(), progress=False, resume=True).step == 6
+
+
+def test_cli_train_errors_are_one_line(monkeypatch, capsys):
+    from srlib import cli
+
+    def refuse(*args, **kwargs):
+        raise FileExistsError("runs/x already holds a run: pass resume=True (--resume) or another run_dir")
+
+    monkeypatch.setattr(T, "train", refuse)
+    assert cli.main(["train", "edsr_quick"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "srlib train: error: runs/x already holds a run: pass resume=True (--resume) or another run_dir"
+    )

@@ -187,6 +187,25 @@ def test_srlib_safetensors_round_trip_needs_no_name(tmp_path):
 # ---- bad input ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "metadata, message",
+    [
+        ({"srlib_arch": "edsr", "srlib_kwargs": "{not json"}, "bad srlib metadata"),
+        ({"srlib_arch": "nonsense", "srlib_kwargs": "{}"}, "bad srlib metadata"),
+        ({"srlib_arch": "edsr", "srlib_kwargs": "[1, 2]"}, "bad srlib metadata"),
+        ({"srlib_arch": "edsr", "srlib_kwargs": '{"num_feet": 8}'}, "metadata does not build 'edsr'"),
+    ],
+)
+def test_bad_safetensors_metadata_is_named(tmp_path, metadata, message):
+    from safetensors.torch import save_file
+
+    state = {k: v.contiguous() for k, v in small_model("edsr").state_dict().items()}
+    path = tmp_path / "edited.safetensors"
+    save_file(state, str(path), metadata=metadata)
+    with pytest.raises(ValueError, match=rf"edited\.safetensors.*{message}"):
+        weights.load_model(path)
+
+
 class Payload:
     def __reduce__(self):  # unpickling this would call print: a stand-in for arbitrary code
         return (print, ("unpickled!",))

@@ -2,7 +2,13 @@
 
 A checkpoint (``checkpoints/last.pt``) holds the generator, the discriminator, their optimisers and
 schedulers, the EMA copy, the grad scaler, the step, the data position and every RNG state. It is written to
-a temporary file and renamed, so a crash while saving leaves the previous checkpoint intact.
+a temporary file and renamed, so a crash while saving leaves the previous checkpoint intact; the one before
+is kept as ``prev.pt`` (a truncated ``last.pt`` can then be replaced by it).
+
+Checkpoints are untrusted input like any ``.pth``: they are read with ``torch.load(..., weights_only=True)``
+through ``srlib.weights`` (tensors, containers and plain values only), so a crafted ``last.pt`` or
+``init_from`` file cannot run code. For that, everything srlib writes into them is such a value (the numpy
+RNG state is stored as a tensor, not as a pickled array).
 """
 
 from __future__ import annotations
@@ -17,7 +23,11 @@ from torch import nn
 
 
 def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG state as tensors and plain values (what ``weights_only`` loading accepts)."""
+    name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    numpy_state = dict(name=name, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos),
+                       has_gauss=int(has_gauss), cached_gaussian=float(cached_gaussian))  # fmt: skip
+    state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -25,14 +35,21 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    numpy_state = state["numpy"]
+    if isinstance(numpy_state, dict):
+        n = numpy_state
+        numpy_state = (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    np.random.set_state(numpy_state)  # a tuple with an array: a checkpoint from before srlib stored tensors
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def atomic_save(obj, path: str | Path) -> Path:
-    """``torch.save`` to ``path.tmp``, flush to disk, then rename over ``path`` (atomic on POSIX)."""
+def atomic_save(obj, path: str | Path, previous: str | Path | None = None) -> Path:
+    """``torch.save`` to ``path.tmp``, flush to disk, then rename over ``path`` (atomic on POSIX).
+
+    ``previous``: where the file that was at ``path`` goes first (``prev.pt``), so two checkpoints exist.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -40,13 +57,31 @@ def atomic_save(obj, path: str | Path) -> Path:
         torch.save(obj, f)
         f.flush()
         os.fsync(f.fileno())
+    if previous is not None and path.exists():
+        os.replace(path, previous)
     os.replace(tmp, path)
     return path
 
 
+def _numpy_array_globals() -> list:
+    """What unpickling a numpy array needs: checkpoints of earlier srlib versions hold the numpy RNG
+    state as one. These build plain arrays only (their contents still go through the safe unpickler)."""
+    from numpy._core.multiarray import _reconstruct  # numpy 2; numpy 1 pickles name numpy.core
+
+    return [(_reconstruct, "numpy.core.multiarray._reconstruct"), _reconstruct, np.ndarray, np.dtype,
+            type(np.dtype(np.uint32))]  # fmt: skip
+
+
 def load_checkpoint(path: str | Path) -> dict:
-    # Our own files: they hold RNG states and optimiser state (numpy arrays, tuples), not only tensors.
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """A training checkpoint (or any ``.pt``/``.pth`` dict), read safely with ``srlib.weights``' loader.
+
+    Raises ValueError naming the file when it is truncated, corrupt or holds pickled objects.
+    """
+    from srlib.weights import _read
+
+    with torch.serialization.safe_globals(_numpy_array_globals()):
+        state, _ = _read(Path(path))
+    return state
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -83,7 +118,11 @@ def load_generator_state(path: str | Path) -> dict:
 
         return {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
     state = load_checkpoint(path)
-    return state.get("ema") or state["G"]
+    if "G" in state:  # a srlib training checkpoint
+        return state.get("ema") or state["G"]
+    from srlib.weights import convert_state_dict
+
+    return convert_state_dict(state)  # another project's file, its keys mapped to srlib's
 
 
 def load_matching(model: nn.Module, state: dict) -> list[str]:

@@ -3,6 +3,8 @@
 ``train(cfg)`` runs a ``TrainConfig`` to ``cfg.total_steps`` and returns a ``TrainResult``. Under
 ``torchrun --nproc_per_node=N`` the same call trains with DistributedDataParallel. Ctrl-C (or SIGTERM)
 finishes the current step, saves a checkpoint and returns; ``train(cfg, resume=True)`` continues exactly.
+A resumed run may change only ``RESUME_CHANGEABLE`` settings (the schedule and bookkeeping), each said
+aloud; a diverged run keeps the newest checkpoint whose loss was finite as ``checkpoints/last.pt``.
 """
 
 from __future__ import annotations
@@ -155,6 +157,88 @@ def build_perceptual(cfg: TrainConfig) -> tuple[nn.Module | None, str]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "VGGFeatureExtractor with random weights")  # labelled above
         return factory(weights=weights), label
+
+
+# Settings a resumed run may change: the schedule from the resumed step on, bookkeeping and speed. Any other
+# change (model, data, losses, seed, betas, ...) would make the checkpoint's state mean something else.
+RESUME_CHANGEABLE = (
+    *("total_steps", "lr", "lr_d", "milestones", "gamma", "warmup_steps"),
+    *("max_loss", "val_every", "ckpt_every", "log_every", "val_max_images", "out_root"),
+    *("device", "num_workers", "threads"),
+)
+_SCHEDULE_KEYS = {"lr", "lr_d", "milestones", "gamma", "warmup_steps"}
+
+
+def resume_changes(saved: dict, cfg: TrainConfig) -> dict[str, tuple]:
+    """The settings in which ``cfg`` differs from a checkpoint's config: ``{key: (old, new)}``.
+
+    Raises ValueError when one of them is not in ``RESUME_CHANGEABLE``. Keys the checkpoint does not have
+    (added to TrainConfig later) are not compared.
+    """
+    current = to_dict(cfg)
+    changes = {key: (saved[key], value) for key, value in current.items() if key in saved and saved[key] != value}
+    fixed = [f"{key} {old!r} -> {new!r}" for key, (old, new) in changes.items() if key not in RESUME_CHANGEABLE]
+    if fixed:
+        raise ValueError(
+            f"--resume: the run was trained with other settings, which a resumed run cannot change: "
+            f"{', '.join(fixed)}. Drop those overrides, or start a new run (another --run-dir). A resumed run "
+            f"may change: {', '.join(RESUME_CHANGEABLE)}"
+        )
+    return changes
+
+
+def _restart_schedule(optimizer, scheduler, base_lr: float, factor: float) -> None:
+    """Give a resumed optimiser a new base lr / schedule: lr = base_lr * factor from the next step on."""
+    scheduler.base_lrs = [base_lr] * len(optimizer.param_groups)
+    for group in optimizer.param_groups:
+        group["initial_lr"] = base_lr
+        group["lr"] = base_lr * factor
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+
+def _read_resume_checkpoint(ckpt_path: Path, prev_path: Path, named_run_dir: bool) -> dict:
+    """The checkpoint to resume from; errors name the file and say how to use ``prev.pt`` instead."""
+    if not ckpt_path.is_file():
+        hint = ""
+        if prev_path.is_file():  # a crash between the two renames of a save
+            hint = f"; the one before is kept at {prev_path}: rename it to last.pt to resume from it"
+        if not named_run_dir:  # the default folder is named after total_steps, batch_size, patch_size, ...
+            hint += "; if you changed total_steps (part of the run name), pass the run's folder as --run-dir"
+        raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}{hint}")
+    try:
+        return load_checkpoint(ckpt_path)
+    except ValueError as error:
+        if not prev_path.is_file():
+            raise
+        raise ValueError(
+            f"--resume: {error}. The checkpoint before it is kept: rename {prev_path} to {ckpt_path.name} "
+            "and resume again (the steps since that checkpoint are run again)"
+        ) from None
+
+
+def _keep_finite_checkpoint(ckpt_path: Path, prev_path: Path, saved_step: int | None, step: int) -> str:
+    """After a non-finite (or too large) loss at ``step``: leave at ``ckpt_path`` the newest checkpoint whose
+    loss was finite, and say which one it is.
+
+    The loss of step k is computed from the weights after step k - 1, so a checkpoint written at step - 1
+    holds the weights that diverged: it is moved to ``diverged.pt`` and ``prev.pt`` (if any) takes its place.
+    """
+    note = ""
+    if saved_step == step - 1 and ckpt_path.is_file():
+        diverged = ckpt_path.with_name("diverged.pt")
+        os.replace(ckpt_path, diverged)
+        note = f" (the step-{saved_step} checkpoint already held the diverged weights: moved to {diverged.name})"
+        if prev_path.is_file():
+            os.replace(prev_path, ckpt_path)
+    if not ckpt_path.is_file():
+        return (
+            f"No checkpoint with a finite loss was written{note}: start the run again with a lower lr "
+            "(--set lr=...) or a warm-up (--set warmup_steps=...)."
+        )
+    return (
+        f"The last checkpoint with a finite loss is {ckpt_path} (step {load_checkpoint(ckpt_path)['step']}){note}; "
+        "resume from it with a lower lr (--resume --set lr=...)."
+    )
 
 
 def lr_factor(step: int, warmup_steps: int, milestones: list[int], gamma: float) -> float:
@@ -367,6 +451,7 @@ def train(
     # ---- models, losses, optimisers
     perceptual, percep_label = build_perceptual(cfg)
     name = run_name(cfg, percep_label)
+    named_run_dir = run_dir is not None
     run_dir = Path(run_dir) if run_dir is not None else Path(cfg.out_root) / name
     G = build_model(cfg.model, scale=cfg.scale, **cfg.model_kwargs).to(device)
     if cfg.init_from:
@@ -408,13 +493,13 @@ def train(
         srlib.setup(cfg.seed + rank, plots=False)  # different random crops on each rank
 
     # ---- state: fresh or from the last checkpoint
-    ckpt_path = run_dir / "checkpoints" / "last.pt"
+    ckpt_path, prev_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "prev.pt"
     step, epoch, position, best = 0, 0, 0, {"psnr": -math.inf, "step": 0}
     wall_before = 0.0  # training seconds of the earlier sessions of a resumed run
+    saved_step = None  # the step of the checkpoint now at ckpt_path, written or resumed by this session
     if resume:
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
-        state = load_checkpoint(ckpt_path)
+        state = _read_resume_checkpoint(ckpt_path, prev_path, named_run_dir)
+        changes = resume_changes(state.get("config") or {}, cfg)  # refuses what cannot change, before any write
         unwrap(G).load_state_dict(state["G"])
         opt_g.load_state_dict(state["opt_g"])
         sched_g.load_state_dict(state["sched_g"])
@@ -428,6 +513,14 @@ def train(
         step, epoch, position, best = state["step"], state["epoch"], state["position"], state["best"]
         wall_before = state.get("wall_s", 0.0)
         set_rng_state(state["rng"][rank])
+        saved_step = step
+        if _SCHEDULE_KEYS & set(changes):
+            _restart_schedule(opt_g, sched_g, cfg.lr, schedule(step))
+            if opt_d is not None:
+                _restart_schedule(opt_d, sched_d, cfg.lr_d or cfg.lr, schedule(step))
+        if changes and rank == 0:
+            changed = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in changes.items())
+            print(f"resume at step {step} with changed settings: {changed} (config.yaml says so)")
     elif rank == 0 and ckpt_path.is_file():
         raise FileExistsError(f"{run_dir} already holds a run: pass resume=True (--resume) or another run_dir")
 
@@ -438,6 +531,7 @@ def train(
     weight_meta = {"run": name, "config": to_dict(cfg), "perceptual": percep_label}
 
     def save_checkpoint() -> None:
+        nonlocal saved_step
         rngs = [rng_state()]
         if world > 1:
             rngs = [None] * world
@@ -462,7 +556,9 @@ def train(
                     "run": name,
                 },
                 ckpt_path,
+                previous=prev_path,  # the one before stays, in case this one is ever damaged
             )
+        saved_step = step
 
     eval_model = ema if ema is not None else unwrap(G)
     start_step, t0 = step, time.perf_counter()
@@ -504,15 +600,13 @@ def train(
                 if not math.isfinite(loss) or loss > cfg.max_loss:
                     if bar is not None:
                         bar.close()
-                    good = (
-                        f"{ckpt_path} (step {load_checkpoint(ckpt_path)['step']})"
-                        if ckpt_path.is_file()
-                        else "none was written yet"
-                    )
+                    if rank == 0:
+                        kept = _keep_finite_checkpoint(ckpt_path, prev_path, saved_step, step)
+                    else:
+                        kept = "Rank 0 says which checkpoint is kept."
                     raise RuntimeError(
                         f"loss is {loss:.4g} at step {step} (limit {cfg.max_loss:g}): training diverged and "
-                        f"stopped. The last good checkpoint is {good}; resume from it with a lower lr "
-                        "(--set lr=...) or a warm-up (--set warmup_steps=...)."
+                        f"stopped. {kept}"
                     )
 
                 elapsed = time.perf_counter() - t0
