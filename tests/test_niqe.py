@@ -31,11 +31,13 @@ def cache(tmp_path, monkeypatch):
 
 
 def test_official_niqe_reproduces_matlab_on_baboon(benchmarks_dir, official_params):
-    """MATLAB R2021a gives NIQE 5.72957338 for ``baboon.png`` (Y channel, no crop), as published in the
-    docstring of ``calculate_niqe`` in BasicSR's ``basicsr/metrics/niqe.py`` (v1.4.2; BasicSR's own port:
-    5.7295763). Their ``tests/data/baboon.png`` is Set14's baboon (500x480). srlib, in float64, gives
-    5.72996: within 4e-4. (BasicSR's port gives the same 5.72996 when run in float64; in its float32 it
-    matches MATLAB to 1e-6. The gap is rounding in the local variance of one nearly flat block.)"""
+    """MATLAB R2021a gives NIQE 5.72957338 for BasicSR's ``tests/data/baboon.png`` (Y channel, no crop):
+    published in the docstring of ``calculate_niqe`` in ``basicsr/metrics/niqe.py`` (basicsr 1.4.2, the
+    archive srlib takes the parameters from), beside BasicSR's own port's 5.7295763. Set14's baboon (500x480)
+    is that image: BasicSR's code, run by hand on the Set14 file here, gives 5.7295726 (4e-6 from its
+    published value). srlib computes in float64 and gives 5.72996, within 4e-4 of MATLAB (BasicSR's code
+    in float64 gives 5.72996 too; its float32 run is what lands on MATLAB's digits: the local variance of
+    one nearly flat block rounds differently)."""
     baboon = read_image(benchmarks_dir / "Set14" / "HR" / "baboon.png")
     assert baboon.shape == (480, 500, 3)
     value = niqe(baboon)
