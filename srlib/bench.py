@@ -59,12 +59,21 @@ SIZES = {
             ("rrdbnet", {}, "channels_last"),
             ("rrdbnet", {}, "fast"),
             ("rrdbnet", {}, "fast+malloc"),
+            ("edsr_baseline", {}, "fast-bf16"),
+            ("srresnet", {}, "fast-bf16"),
+            ("msrresnet", {}, "fast-bf16"),
+            ("rrdbnet", {}, "fast-bf16"),
+            ("rrdbnet", {}, "upscale-fp32"),
+            ("rrdbnet", {}, "upscale-bf16"),
         ],
         tiling=dict(
             hr=DIV2K_HR,
-            runs=[  # (model, overrides, tile, pad); an untiled run is the reference for the same model
+            runs=[  # (model, overrides, tile, pad[, precision]); untiled is the reference for the same model
                 ("rrdbnet", {}, None, 0),
                 ("rrdbnet", {}, 256, 16),
+                ("rrdbnet", {}, 256, None),  # the default pad
+                ("rrdbnet", {}, None, 0, "bf16"),
+                ("rrdbnet", {}, 256, None, "bf16"),
                 ("edsr", {}, 256, 16),
                 ("edsr_baseline", {}, 256, 16),
                 ("srresnet", {}, 256, 16),
@@ -77,6 +86,11 @@ SIZES = {
             "srgan_quick",
             "rrdb_psnr_quick",
             "esrgan_quick",
+            "edsr_course",
+            "srresnet_course",
+            "srgan_course",
+            "rrdb_psnr_course",
+            "esrgan_course",
             "edsr_baseline_paper",
             "srresnet_paper",
             "srgan_paper",
@@ -95,12 +109,15 @@ SIZES = {
         models=[
             ("rrdbnet", dict(num_block=1, num_feat=16, num_grow_ch=8), "eager"),
             ("rrdbnet", dict(num_block=1, num_feat=16, num_grow_ch=8), "fast"),
+            ("rrdbnet", dict(num_block=1, num_feat=16, num_grow_ch=8), "upscale-bf16"),
         ],
         tiling=dict(
             hr=(64, 96),
             runs=[
                 ("rrdbnet", dict(num_block=1, num_feat=16, num_grow_ch=8), None, 0),
                 ("rrdbnet", dict(num_block=1, num_feat=16, num_grow_ch=8), 16, 4),
+                ("rrdbnet", dict(num_block=1, num_feat=16, num_grow_ch=8), None, 0, "bf16"),
+                ("rrdbnet", dict(num_block=1, num_feat=16, num_grow_ch=8), 16, None, "bf16"),
             ],
         ),
         train_presets=["rrdb_psnr_quick"],
@@ -202,28 +219,116 @@ def matmul_gflops(n: int, repeat: int = 3) -> float:
     return 2 * n**3 / best_time(lambda: a @ b, repeat) / 1e9
 
 
+# The number formats a 3x3 conv is measured in. "bf16 autocast" is fp32 tensors under torch.autocast, "bf16"
+# tensors stored in bf16, "int8" a quantized conv (uint8 activations, int8 per-channel weights, oneDNN/x86).
+CONV_FORMATS = ("fp32", "bf16 autocast", "bf16", "fp16", "int8")
+FORMAT_FAMILY = {"fp32": "fp32", "bf16 autocast": "bf16", "bf16": "bf16", "fp16": "fp16", "int8": "int8"}
+
+
+def _int8_conv(channels: int, device: torch.device):
+    """A quantized 3x3 conv and a quantizer for its input, on the x86/oneDNN engine (VNNI, AMX-INT8)."""
+    import warnings
+
+    import torch.ao.nn.quantized as nnq
+
+    if device.type != "cpu":
+        raise RuntimeError("int8 convs are measured on the CPU only")
+    engines = torch.backends.quantized.supported_engines
+    torch.backends.quantized.engine = next(e for e in ("x86", "onednn", "fbgemm") if e in engines)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch deprecates the eager quantized tensors; they still run
+        conv = nnq.Conv2d(channels, channels, 3, padding=1)
+        weight = torch.randn(channels, channels, 3, 3) * 0.05
+        scales, zeros = torch.full((channels,), 1e-3), torch.zeros(channels, dtype=torch.long)
+        conv.set_weight_bias(torch.quantize_per_channel(weight, scales, zeros, 0, torch.qint8), torch.zeros(channels))
+    return conv, lambda x: torch.quantize_per_tensor(x.clamp(0, 1), 1 / 255, 0, torch.quint8)
+
+
 @torch.inference_mode()
-def conv_gflops(size: int, channels_last: bool, channels: int = 64, repeat: int = 5) -> float:
-    """A ``channels -> channels`` 3x3 conv on a (1, C, size, size) input, like RRDBNet's trunk."""
-    conv = torch.nn.Conv2d(channels, channels, 3, 1, 1).eval().to(bench_device())
-    x = torch.randn(1, channels, size, size, device=bench_device())
-    if channels_last:
-        conv, x = conv.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+def conv_gflops(size: int, channels_last: bool, channels: int = 64, repeat: int = 5, fmt: str = "fp32") -> float:
+    """A ``channels -> channels`` 3x3 conv on a (1, C, size, size) input, like RRDBNet's trunk, in ``fmt``."""
+    device = bench_device()
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.rand(1, channels, size, size, device=device).contiguous(memory_format=layout)
     flops = 2 * channels * channels * 9 * size * size
+    if fmt == "int8":
+        conv, quantize = _int8_conv(channels, device)
+        qx = quantize(x)
+        return flops / best_time(lambda: conv(qx), repeat) / 1e9
+    conv = torch.nn.Conv2d(channels, channels, 3, 1, 1).eval().to(device).to(memory_format=layout)
+    if fmt == "bf16 autocast":
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            return flops / best_time(lambda: conv(x), repeat) / 1e9
+    if fmt in ("bf16", "fp16"):
+        dtype = torch.bfloat16 if fmt == "bf16" else torch.float16
+        conv, x = conv.to(dtype), x.to(dtype)
     return flops / best_time(lambda: conv(x), repeat) / 1e9
 
 
-def conv_ceiling(sizes=(128,), repeat: int = 5) -> float:
-    """The best GFLOP/s of the 3x3 conv over the sizes and both memory formats."""
-    return max(conv_gflops(s, cl, repeat=repeat) for s in sizes for cl in (False, True))
+def conv_ceiling(sizes=(128,), repeat: int = 5, family: str = "fp32") -> float:
+    """The best GFLOP/s of the 3x3 conv over the sizes, both memory formats and the formats of ``family``."""
+    formats = [f for f in CONV_FORMATS if FORMAT_FAMILY[f] == family]
+    return max(conv_gflops(s, cl, repeat=repeat, fmt=f) for s in sizes for cl in (False, True) for f in formats)
+
+
+def theoretical_peak() -> list[dict]:
+    """Peak GFLOP/s per format from the core count, the clock /proc/cpuinfo reports and the FLOPs per cycle
+    per core of the few microarchitectures srlib knows; empty when the CPU is not one of them.
+
+    Zen 4 (AMD family 0x19, models 0x10-0x1f and 0x60-0xaf): two 256-bit FMA pipes, 32 fp32 FLOP/cycle; its
+    AVX512-BF16 dot products do twice that, AVX512-VNNI int8 four times. Intel cores with AMX: two 512-bit
+    FMA ports (64 fp32 FLOP/cycle) and AMX tiles at 1024 bf16 FLOP / 2048 int8 ops per cycle (Intel's figures).
+    Under a hypervisor the clock read is often the base clock, so a measured rate may exceed this peak.
+    """
+    try:
+        info = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+    except OSError:
+        return []
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    try:
+        mhz, family, model = float(fields["cpu MHz"]), int(fields["cpu family"]), int(fields["model"])
+    except (KeyError, ValueError):
+        return []
+    zen4 = family == 0x19 and (0x10 <= model <= 0x1F or 0x60 <= model <= 0xAF)
+    if fields.get("vendor_id") == "AuthenticAMD" and zen4:
+        per_cycle = {"fp32": 32, "bf16": 64, "int8": 128}
+        arch = "Zen 4"
+    elif fields.get("vendor_id") == "GenuineIntel" and "amx_bf16" in flags:
+        per_cycle = {"fp32": 64, "bf16": 1024, "int8": 2048}
+        arch = "Intel with AMX"
+    else:
+        return []
+    cores = os.cpu_count() or 1
+    return [
+        dict(
+            what=f"peak {fmt} ({arch}: {cores} cores x {mhz / 1000:.2f} GHz x {flops} FLOP/cycle)",
+            gflops=cores * mhz / 1000 * flops,
+        )  # fmt: skip
+        for fmt, flops in per_cycle.items()
+    ]
 
 
 def bench_ceilings(cfg: dict) -> list[dict]:
     rows = [dict(what=f"matmul {cfg['matmul']}^3 fp32", gflops=matmul_gflops(cfg["matmul"], cfg["repeat"] + 2))]
+    fp32 = {}
     for size in cfg["conv_sizes"]:
-        for cl in (False, True):
-            layout = "channels_last" if cl else "NCHW"
-            rows.append(dict(what=f"conv3x3 64->64 {size}x{size} {layout}", gflops=conv_gflops(size, cl)))
+        for fmt in CONV_FORMATS:
+            for cl in (False, True):
+                layout = "channels_last" if cl else "NCHW"
+                row = dict(what=f"conv3x3 64->64 {size}x{size} {fmt} {layout}")
+                try:
+                    row["gflops"] = conv_gflops(size, cl, fmt=fmt, repeat=2 if fmt == "fp16" else 5)
+                except (RuntimeError, StopIteration) as error:
+                    row["error"] = str(error).splitlines()[0][:100]
+                if fmt == "fp32":
+                    fp32[cl] = row.get("gflops", float("nan"))
+                elif "gflops" in row:
+                    row["vs_fp32"] = row["gflops"] / fp32[cl]
+                rows.append(row)
+    if bench_device().type == "cpu":
+        rows += theoretical_peak()
     return rows
 
 
@@ -266,58 +371,75 @@ def _flops(name: str, overrides: dict, lr_size: tuple[int, int], scale: int = 4)
         return count_flops(build_model(name, scale=scale, **overrides), tuple(lr_size))
 
 
+def _variant_precision(variant: str) -> str:
+    """The number format of a model row's variant: "fast-bf16", "upscale-bf16" ... run in bf16."""
+    return "bf16" if variant.endswith("bf16") else "fp32"
+
+
 def _prepare_model(name: str, overrides: dict, variant: str):
+    """The model for a row and whether its input goes channels_last. Variants: eager, channels_last, fast
+    (fused fp32), fast+malloc, fast-bf16 (``srlib.models.fast`` in bf16), upscale-fp32 / upscale-bf16
+    (the whole user path, ``srlib.infer.upscale``, untiled)."""
+    from srlib.infer import upscale
     from srlib.models import build_model
     from srlib.models.fast import optimize_for_inference
 
     model = build_model(name, scale=4, **overrides).eval().to(bench_device())
     if variant == "channels_last":
         return model.to(memory_format=torch.channels_last), True
+    if variant.startswith("upscale"):
+        precision = _variant_precision(variant)
+        return (lambda x: upscale(model, x, scale=4, precision=precision, device=bench_device())), False
     if variant.startswith("fast"):
-        return optimize_for_inference(model), True
+        return optimize_for_inference(model, _variant_precision(variant)), True
     return model, False
 
 
 def _job_model(job: dict) -> dict:
-    """One model at x4 on an LR square: time, GFLOP/s, ratio to the conv ceiling measured around it."""
+    """One model at x4 on an LR square: time, GFLOP/s, ratio to the conv ceiling of the row's number format
+    (fp32 or bf16) measured in the same process just before and after."""
     size = job["lr"]
     flops = _flops(job["name"], job["overrides"], (size, size))
     model, channels_last = _prepare_model(job["name"], job["overrides"], job["variant"])
+    family = _variant_precision(job["variant"])
     x = torch.rand(1, 3, size, size, device=bench_device())
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    ceiling_before = conv_ceiling(job["conv_sizes"])
+    ceiling_before = conv_ceiling(job["conv_sizes"], family=family)
     with torch.inference_mode():
         seconds = best_time(lambda: model(x), job["repeat"])
-    ceiling_after = conv_ceiling(job["conv_sizes"])
+    ceiling_after = conv_ceiling(job["conv_sizes"], family=family)
     ceiling = max(ceiling_before, ceiling_after)
     gflops = flops / seconds / 1e9
-    return dict(seconds=seconds, gflop=flops / 1e9, gflops=gflops, ceiling=ceiling, ratio=gflops / ceiling)
+    return dict(
+        format=family, seconds=seconds, gflop=flops / 1e9, gflops=gflops, ceiling=ceiling, ratio=gflops / ceiling
+    )
 
 
 def _job_tiling(job: dict) -> dict:
-    """A model x4 (fast path) on the LR of a DIV2K-size image, untiled or through ``srlib.infer.upscale``.
+    """A model x4 on the LR of a DIV2K-size image through ``srlib.infer.upscale`` (fast path), untiled or with
+    tiles (``pad`` None: the model's default), at the run's precision.
 
     ``gflop`` is the model's work on the LR image itself (what the padded tiles recompute is overhead).
     """
-    from srlib.infer import upscale
+    from srlib.infer import default_tile_pad, upscale
+    from srlib.models import build_model
 
     h, w = job["hr"]
+    precision = job.get("precision", "fp32")
     flops = _flops(job["name"], job["overrides"], (h // 4, w // 4))
-    model, _ = _prepare_model(job["name"], job["overrides"], "fast")
+    model = build_model(job["name"], scale=4, **job["overrides"]).eval()
     lr = torch.rand(1, 3, h // 4, w // 4)
-    ceiling_before = conv_ceiling(job["conv_sizes"])
+    ceiling_before = conv_ceiling(job["conv_sizes"], family=precision)
+    pad = default_tile_pad(model) if job["pad"] is None else job["pad"]
     start = time.perf_counter()
-    if job["tile"] is None:
-        out = model(lr.to(bench_device())).cpu()
-    else:
-        out = upscale(model, lr, scale=4, tile=job["tile"], tile_pad=job["pad"], device=bench_device())
+    out = upscale(model, lr, scale=4, tile=job["tile"], tile_pad=pad, device=bench_device(), precision=precision)
     sync()
     seconds = time.perf_counter() - start
     if tuple(out.shape[-2:]) != (h, w):
         raise RuntimeError(f"expected a {h}x{w} output, got {tuple(out.shape)}")
     np.save(job["out"], out[0, :, :64, :64].float().numpy())  # a corner for the tiled-vs-untiled diff
-    ceiling = max(ceiling_before, conv_ceiling(job["conv_sizes"]))
+    ceiling = max(ceiling_before, conv_ceiling(job["conv_sizes"], family=precision))
     gflops = flops / seconds / 1e9
     return dict(seconds=seconds, gflop=flops / 1e9, gflops=gflops, ceiling=ceiling, ratio=gflops / ceiling)
 
@@ -362,28 +484,37 @@ def _tiled_area(hr: tuple[int, int], tile: int | None, pad: int) -> float:
 
 def bench_tiling(cfg: dict, tmp: Path) -> list[dict]:
     """Each run in its own process (peak RSS is the run's); tiled runs compared with the same model untiled."""
+    from srlib.infer import default_tile_pad
+    from srlib.models import build_model
+
     spec = cfg["tiling"]
-    rows, untiled = [], {}  # model -> (output corner, seconds)
-    for name, overrides, tile, pad in spec["runs"]:
-        out = tmp / f"tile_{name}_{tile}_{pad}.npy"
+    rows, untiled = [], {}  # (model, precision) -> (output corner, seconds)
+    for name, overrides, tile, pad, *rest in spec["runs"]:
+        precision = rest[0] if rest else "fp32"
+        if pad is None and tile is not None:
+            with torch.device("meta"):
+                pad = default_tile_pad(build_model(name, scale=4, **overrides))
+        out = tmp / f"tile_{name}_{tile}_{pad}_{precision}.npy"
         job = dict(
             kind="tiling",
             name=name,
             overrides=overrides,
             hr=spec["hr"],
             tile=tile,
-            pad=pad,
+            pad=pad or 0,
+            precision=precision,
             out=str(out),
             conv_sizes=_row_ceiling_sizes(cfg),
         )
-        row = dict(model=name, tile="untiled" if tile is None else f"{tile} pad {pad}", **_run_child(job, MALLOC_ENV))
-        row["area_overhead"] = _tiled_area(spec["hr"], tile, pad) - 1  # extra LR pixels the tiles compute
+        label = "untiled" if tile is None else f"{tile} pad {pad}"
+        row = dict(model=name, precision=precision, tile=label, **_run_child(job, MALLOC_ENV))
+        row["area_overhead"] = _tiled_area(spec["hr"], tile, pad or 0) - 1  # extra LR pixels the tiles compute
         if "error" not in row:
             corner = np.load(out)
             if tile is None:
-                untiled[name] = (corner, row["seconds"])
-            if name in untiled:
-                ref, base = untiled[name]
+                untiled[name, precision] = (corner, row["seconds"])
+            if (name, precision) in untiled:
+                ref, base = untiled[name, precision]
                 row["overhead"] = row["seconds"] / base - 1
                 row["max_diff"] = float(np.abs(corner - ref).max())
         rows.append(row)
@@ -407,12 +538,20 @@ def bench_train(cfg: dict) -> list[dict]:
         from srlib.train.loop import Step
     except ImportError as error:
         return [dict(preset="-", error=f"srlib.train not available ({error})")]
+    from srlib.train.config import replace
+
     rows, device = [], bench_device()
-    for name in cfg["train_presets"]:
+    runs = [(name, amp) for name in cfg["train_presets"] for amp in ("none", "preset")]
+    fp32_seconds = {}
+    for name, amp in runs:
         if name not in PRESETS:
-            rows.append(dict(preset=name, error="no such preset"))
+            if amp == "none":
+                rows.append(dict(preset=name, error="no such preset"))
             continue
-        p = PRESETS[name]
+        p = PRESETS[name] if amp == "preset" else replace(PRESETS[name], amp="none")
+        if amp == "preset" and p.amp == "none":
+            continue  # the fp32 row already is the preset
+        torch.manual_seed(0)
         G = build_model(p.model, scale=p.scale, **p.model_kwargs).to(device)
         D = build_model(p.discriminator, **p.discriminator_kwargs).to(device) if p.mode != "psnr" else None
         if p.channels_last:
@@ -426,18 +565,23 @@ def bench_train(cfg: dict) -> list[dict]:
         fn = step.psnr_step if p.mode == "psnr" else step.gan_step
         seconds = best_time(lambda fn=fn, lr=lr, hr=hr: fn(lr, hr), repeat=1 if "paper" in name else cfg["repeat"])
         g_gflop = 3 * p.batch_size * _flops(p.model, p.model_kwargs, lr.shape[-2:], p.scale) / 1e9
-        rows.append(
-            dict(
-                preset=name,
-                mode=p.mode,
-                batch=f"{p.batch_size}x{p.patch_size}px",
-                amp=p.amp if device.type == "cuda" else "none",
-                seconds=seconds,
-                patches_per_s=p.batch_size / seconds,
-                g_gflop=g_gflop,
-                g_gflops=g_gflop / seconds,
-            )
+        row = dict(
+            preset=name,
+            mode=p.mode,
+            batch=f"{p.batch_size}x{p.patch_size}px",
+            layout="channels_last" if p.channels_last else "NCHW",
+            amp=p.amp,
+            autocast=step.amp,  # what the step really ran ("auto" resolved on this device)
+            seconds=seconds,
+            patches_per_s=p.batch_size / seconds,
+            g_gflop=g_gflop,
+            g_gflops=g_gflop / seconds,
         )
+        if amp == "none":
+            fp32_seconds[name] = seconds
+        else:
+            row["speedup_vs_fp32"] = fp32_seconds[name] / seconds
+        rows.append(row)
     return rows
 
 

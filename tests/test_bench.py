@@ -1,5 +1,6 @@
 """Smoke test of the benchmark's table code with minuscule sizes (seconds, numbers meaningless)."""
 
+import pytest
 import torch
 
 from srlib import bench
@@ -9,9 +10,30 @@ TINY_RRDB = dict(num_block=1, num_feat=8, num_grow_ch=4)
 
 def test_ceilings_and_model_row():
     rows = bench.bench_ceilings(dict(bench.SIZES["quick"], matmul=32, conv_sizes=(8,), repeat=1))
-    assert [r["gflops"] > 0 for r in rows] == [True] * 3
-    row = bench._job_model(dict(name="rrdbnet", overrides=TINY_RRDB, variant="fast", lr=8, repeat=1, conv_sizes=[8]))
-    assert row["gflop"] > 0 and row["seconds"] > 0 and 0 < row["ratio"]
+    measured = [r for r in rows if "gflops" in r and not r["what"].startswith("peak")]
+    assert len(measured) == 1 + 2 * len(bench.CONV_FORMATS)  # matmul, then every format in both layouts
+    assert all(r["gflops"] > 0 for r in measured)
+    assert all("vs_fp32" in r for r in measured if "fp32" not in r["what"])
+    for variant, fmt in (("fast", "fp32"), ("upscale-bf16", "bf16")):
+        job = dict(name="rrdbnet", overrides=TINY_RRDB, variant=variant, lr=8, repeat=1, conv_sizes=[8])
+        row = bench._job_model(job)
+        assert row["format"] == fmt and row["gflop"] > 0 and row["seconds"] > 0 and 0 < row["ratio"]
+
+
+def test_theoretical_peak_reads_zen4_and_amx(monkeypatch, tmp_path):
+    zen4 = "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\ncpu MHz\t\t: 2600.000\nflags\t\t: avx512_bf16\n"
+    real_read = bench.Path.read_text
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(
+        bench.Path, "read_text", lambda self, *a, **k: zen4 if str(self) == "/proc/cpuinfo" else real_read(self)
+    )
+    peak = {r["what"].split()[1]: r["gflops"] for r in bench.theoretical_peak()}
+    assert peak == pytest.approx({"fp32": 2 * 2.6 * 32, "bf16": 2 * 2.6 * 64, "int8": 2 * 2.6 * 128})
+    other = zen4.replace("AuthenticAMD", "SomethingElse")
+    monkeypatch.setattr(
+        bench.Path, "read_text", lambda self, *a, **k: other if str(self) == "/proc/cpuinfo" else real_read(self)
+    )
+    assert bench.theoretical_peak() == []
 
 
 def test_fast_rrdbnet_matches_eager():

@@ -38,7 +38,7 @@ from srlib.train.checkpoint import (
     set_rng_state,
     unwrap,
 )
-from srlib.train.config import PRESETS, TrainConfig, perceptual_tag, run_name, save_config, to_dict
+from srlib.train.config import PRESETS, TrainConfig, perceptual_tag, resolve_amp, run_name, save_config, to_dict
 from srlib.train.log import CSVLog, plot_curves
 
 
@@ -275,10 +275,11 @@ class Step:
         self.cfg, self.G, self.D, self.opt_g, self.opt_d = cfg, G, D, opt_g, opt_d
         self.perceptual, self.world = perceptual, world
         self.pixel_loss = L.PIXEL_LOSSES[cfg.pixel_loss]
-        use_amp = cfg.amp != "none" and device.type == "cuda"
-        dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
-        self.autocast = lambda: torch.autocast(device.type, dtype=dtype, enabled=use_amp)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=use_amp and cfg.amp == "fp16")
+        # autocast for the forward passes and losses; weights, gradients and Adam state stay fp32
+        self.amp, self.amp_note = resolve_amp(cfg.amp, device)
+        dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
+        self.autocast = lambda: torch.autocast(device.type, dtype=dtype, enabled=self.amp != "none")
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == "fp16")  # bf16 needs no scaling
         self.pixel_weight = cfg.pixel_weight
         if cfg.mode == "srgan" and perceptual is None and cfg.pixel_weight == 0:
             self.pixel_weight = 1.0  # no VGG54: SRGAN's content loss is then the pixel MSE (SRGAN-MSE)
@@ -570,8 +571,10 @@ def train(
     if rank == 0:
         print(
             f"run {name}: {cfg.mode} mode, perceptual={percep_label}, {world} process(es) on {device}, "
-            f"{len(train_set)} patches/epoch, step {step} -> {cfg.total_steps}"
+            f"autocast {step_fn.amp}, {len(train_set)} patches/epoch, step {step} -> {cfg.total_steps}"
         )
+        if step_fn.amp_note:
+            print(step_fn.amp_note)
 
     # ---- the loop
     stopped = False
