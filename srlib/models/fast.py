@@ -93,8 +93,9 @@ class FastRRDBNet(RRDBNet):
             feat = _conv(x, self.conv_first.weight, self.conv_first.bias, act=False)  # (B, F, h, w)
             body = self._body(feat)
             feat = _conv(body, self.conv_body.weight, self.conv_body.bias, act=False, other=feat)  # long skip
-            for conv in (self.conv_up1, self.conv_up2):  # (B, F, 2h, 2w) then (B, F, 4h, 4w)
-                feat = _conv(F.interpolate(feat, scale_factor=2, mode="nearest"), conv.weight, conv.bias, act=True)
+            ups = zip((self.conv_up1, self.conv_up2), self.upsample_factors, strict=False)  # no conv_up2: one stage
+            for conv, factor in ups:  # (B, F, 2h, 2w) then (B, F, 4h, 4w); or one x2 / x3 stage
+                feat = _conv(F.interpolate(feat, scale_factor=factor, mode="nearest"), conv.weight, conv.bias, act=True)
             feat = _conv(feat, self.conv_hr.weight, self.conv_hr.bias, act=True)
             out = _conv(feat, self.conv_last.weight, self.conv_last.bias, act=False)  # (B, 3, 4h, 4w)
             return out.contiguous()
