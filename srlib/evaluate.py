@@ -152,6 +152,7 @@ def evaluate(
     max_images: int | None = None,
     model_name: str | None = None,
     niqe_model: dict | None = None,
+    model_args: dict | None = None,
 ) -> dict:
     """Run ``model`` over a dataset and measure it.
 
@@ -162,6 +163,7 @@ def evaluate(
     crop_border: pixels removed from each side before PSNR/SSIM (default: ``scale``).
     lpips: "auto" (when available, else a note), True (required: error if unavailable), False (skipped).
     niqe_model: a pristine model from ``fit_niqe`` to add the no-reference NIQE of each SR image.
+    model_args: settings a checkpoint cannot carry, for ``resolve_model`` (e.g. ``{"res_scale": 0.1}``).
     Returns {"model", "weights", "dataset", "data", "scale", "crop_border", "degradation", "images": [per-image
     rows], "mean": {...}, "notes": [...]}; ``out_csv`` also writes the rows and a "MEAN" row.
     """
@@ -175,7 +177,7 @@ def evaluate(
     if isinstance(model, (str, Path)):
         model_name = model_name or str(model)
         weights = infer.describe_model(model)
-        model = infer.resolve_model(model, scale)
+        model = infer.resolve_model(model, scale, **(model_args or {}))
     else:
         model_name = model_name or type(model).__name__
         weights = "given module"
@@ -429,6 +431,8 @@ def metrics_table(results: list[dict], published: bool = True):
 
 
 def _cli_evaluate(args) -> int:
+    from srlib import infer
+
     niqe_model = None
     if args.niqe_fit:
         from srlib.data import resolve_dataset
@@ -449,6 +453,7 @@ def _cli_evaluate(args) -> int:
         out_csv=args.csv,
         max_images=args.max_images,
         niqe_model=niqe_model,
+        model_args=infer.parse_model_args(args.model_arg),
     )
     print(json.dumps(result, indent=1) if args.json else format_table(result))
     return 0
@@ -475,4 +480,7 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of the table")
     parser.add_argument("--csv", default=None, help="also write per-image rows and the mean to this CSV")
+    from srlib.infer import add_model_arg
+
+    add_model_arg(parser)
     parser.set_defaults(func=_cli_evaluate)

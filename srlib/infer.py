@@ -340,13 +340,14 @@ def weights_dir() -> Path:
     return PROJECT_ROOT / "data" / "weights"
 
 
-def resolve_model(spec: str | Path, scale: int = 4) -> nn.Module:
+def resolve_model(spec: str | Path, scale: int = 4, **model_args) -> nn.Module:
     """A model from a name or a path, refusing random weights.
 
     spec: a checkpoint file (``srlib.weights.load_model``), the stem of a course checkpoint in
     ``data/weights/`` (e.g. ``edsr_baseline_x4``), a pretrained name from ``srlib zoo list``, or
     ``bicubic`` (the only preset that is meaningful untrained). Other presets have random weights and are
-    refused: they would produce noise that looks like a result.
+    refused: they would produce noise that looks like a result. ``model_args`` are constructor arguments a
+    checkpoint cannot carry (e.g. ``res_scale=0.1`` for an EDSR; ``--model-arg`` on the command line).
     """
     from srlib import models
 
@@ -355,15 +356,17 @@ def resolve_model(spec: str | Path, scale: int = 4) -> nn.Module:
     course = weights_dir() / f"{spec}.safetensors"
     key = models.ALIASES.get(spec, spec)
     if key == "bicubic":
+        if model_args:
+            raise ValueError(f"bicubic has no settings to change (got {', '.join(model_args)})")
         model = models.build_model("bicubic", scale=scale)
     elif path.is_file() or course.is_file():
         from srlib.weights import load_model
 
-        model = load_model(path if path.is_file() else course)
+        model = load_model(path if path.is_file() else course, **model_args)
     elif spec in _zoo_names():
         from srlib.zoo import load_pretrained
 
-        model = load_pretrained(spec)
+        model = load_pretrained(spec, **model_args)
     elif key in models.PRESETS:
         zoo = ", ".join(_zoo_names()) or "see `srlib zoo list`"
         raise ValueError(
@@ -477,6 +480,38 @@ def plan_outputs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
     return list(zip(files, targets, strict=True))
 
 
+def parse_model_args(items: list[str] | None) -> dict:
+    """``["res_scale=0.1", "scale=3"]`` -> ``{"res_scale": 0.1, "scale": 3}`` (numbers and true/false parsed)."""
+    out = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--model-arg {item!r}: expected KEY=VALUE, e.g. res_scale=0.1")
+        out[key.strip()] = _literal(text.strip())
+    return out
+
+
+def _literal(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def add_model_arg(parser: argparse.ArgumentParser) -> None:
+    """``--model-arg KEY=VALUE`` (repeatable), shared by srlib upscale and srlib evaluate."""
+    parser.add_argument(
+        "--model-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model setting the checkpoint cannot carry, e.g. res_scale=0.1 for an EDSR trained with "
+        "--res_scale 0.1, scale=3 for a KAIR x3 RRDB (repeatable)",
+    )
+
+
 def _cli_upscale(args) -> int:
     from tqdm import tqdm
 
@@ -484,7 +519,7 @@ def _cli_upscale(args) -> int:
     from srlib.utils import pick_device
 
     pairs = plan_outputs(args.inputs, args.output)
-    model = resolve_model(args.model, args.scale)
+    model = resolve_model(args.model, args.scale, **parse_model_args(args.model_arg))
     device = pick_device(args.device)
     for source, target in tqdm(pairs, desc="upscaling", unit="image"):
         image, bit_depth = load_image(source)
@@ -523,4 +558,5 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if present)")
     parser.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32", help="fp16/bf16 need CUDA")
     parser.add_argument("--alpha", choices=ALPHA_MODES, default="bicubic", help="how RGBA alpha is upscaled")
+    add_model_arg(parser)
     parser.set_defaults(func=_cli_upscale)

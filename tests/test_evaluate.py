@@ -174,3 +174,21 @@ def test_niqe_joins_the_table(hr_folder, tmp_path):
     small = evaluate.evaluate("bicubic", hr_folder, progress=False, lpips=False, niqe_model=model)
     assert np.isnan(small["mean"]["niqe"])  # 50x43 images are too small: left out, with a note each
     assert sum("NIQE left out" in n for n in small["notes"]) == 3
+
+
+def test_cli_model_arg_reaches_the_evaluated_model(hr_folder, tmp_path, capsys):
+    import torch
+
+    from srlib.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("edsr_baseline", num_feat=8, num_block=2, res_scale=0.1).eval()
+    torch.save(model.state_dict(), tmp_path / "edsr.pth")  # a bare state dict: res_scale not recorded
+    argv = ["evaluate", "--model", str(tmp_path / "edsr.pth"), "--data", str(hr_folder), "--json", "--no-progress"]
+    assert cli.main([*argv, "--no-lpips", "--model-arg", "res_scale=0.1"]) == 0
+    got = json.loads(capsys.readouterr().out)["mean"]["psnr_y"]
+    expected = evaluate.evaluate(model, hr_folder, progress=False, lpips=False)["mean"]["psnr_y"]
+    assert got == pytest.approx(expected, abs=1e-9)
+    with pytest.warns(UserWarning, match="res_scale=1.0 is a guess"):
+        guessed = evaluate.evaluate(str(tmp_path / "edsr.pth"), hr_folder, progress=False, lpips=False)
+    assert abs(guessed["mean"]["psnr_y"] - expected) > 1e-3  # another model: the guess is wrong here
