@@ -1,7 +1,8 @@
 """The ``srlib`` command line. Each subcommand lives beside the code it drives.
 
 A module in ``COMMANDS`` provides ``add_cli(subparsers)``, which adds its parser and sets
-``func`` (called with the parsed args, returning an exit code).
+``func`` (called with the parsed args, returning an exit code). A module that fails to import (a missing
+dependency) leaves its command listed as unavailable, and running it prints the import error.
 """
 
 from __future__ import annotations
@@ -30,15 +31,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="srlib", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"srlib {srlib.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMANDS.values():
+    for command, module_name in COMMANDS.items():
         try:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:  # a real missing dependency, not a command still to come
-                raise
+        except ImportError as error:  # the other commands still work; this one says why it cannot
+            _add_unavailable(subparsers, command, module_name, error)
             continue
         module.add_cli(subparsers)
     return parser
+
+
+def _add_unavailable(subparsers, command: str, module_name: str, error: ImportError) -> None:
+    """A stand-in for a command whose module failed to import: listed in --help, and running it (with any
+    arguments) fails with the import error instead of "invalid choice"."""
+    reason = f"{type(error).__name__}: {error}"
+
+    def fail(args) -> int:
+        raise RuntimeError(
+            f"this command is unavailable: importing {module_name} failed ({reason}); "
+            "install the missing package (pip install -e .) or fix the import"
+        )
+
+    # prefix_chars that no argument uses: every argument, -h included, is taken as a plain string
+    sub = subparsers.add_parser(command, help=f"unavailable ({reason})", add_help=False, prefix_chars="\0")
+    sub.add_argument("args", nargs="*")
+    sub.set_defaults(func=fail)
 
 
 def main(argv: list[str] | None = None) -> int:

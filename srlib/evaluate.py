@@ -162,6 +162,7 @@ def evaluate(
     model_name: str | None = None,
     niqe_model: str | dict | None = None,
     artefacts: bool = False,
+    model_args: dict | None = None,
 ) -> dict:
     """Run ``model`` over a dataset and measure it.
 
@@ -176,6 +177,7 @@ def evaluate(
     niqe_model: "official" (the published model; fetched once, RuntimeError offline) or a dict from ``fit_niqe``
         adds the no-reference NIQE of each SR image (Y, ``crop_border`` off); None: no NIQE.
     artefacts: add each SR image's colour shift and periodic energy against its HR (``srlib.artefacts``).
+    model_args: settings a checkpoint cannot carry, for ``resolve_model`` (e.g. ``{"res_scale": 0.1}``).
     Returns {"model", "weights", "dataset", "data", "scale", "crop_border", "degradation", "images": [per-image
     rows], "mean": {...}, "notes": [...], "niqe_model": "official" / "fitted" / None}; ``out_csv`` also
     writes the rows and a "MEAN" row.
@@ -190,7 +192,7 @@ def evaluate(
     if isinstance(model, (str, Path)):
         model_name = model_name or str(model)
         weights = infer.describe_model(model)
-        model = infer.resolve_model(model, scale)
+        model = infer.resolve_model(model, scale, **(model_args or {}))
     else:
         model_name = model_name or type(model).__name__
         weights = "given module"
@@ -472,6 +474,8 @@ def metrics_table(results: list[dict], published: bool = True):
 def _cli_evaluate(args) -> int:
     if args.csv and Path(args.csv).exists() and not args.overwrite:  # refused before the work, not after
         raise FileExistsError(f"{args.csv} exists already; pass --overwrite to replace it, or choose another --csv")
+    from srlib import infer
+
     niqe_model = "official" if args.niqe else None
     if args.niqe_fit:
         from srlib.data import resolve_dataset
@@ -494,6 +498,7 @@ def _cli_evaluate(args) -> int:
         max_images=args.max_images,
         niqe_model=niqe_model,
         artefacts=args.artefacts,
+        model_args=infer.parse_model_args(args.model_arg),
     )
     print(json.dumps(result, indent=1) if args.json else format_table(result))
     return 0
@@ -528,4 +533,7 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of the table")
     parser.add_argument("--csv", default=None, help="also write per-image rows and the mean to this CSV")
     parser.add_argument("--overwrite", action="store_true", help="replace the --csv file if it exists")
+    from srlib.infer import add_model_arg
+
+    add_model_arg(parser)
     parser.set_defaults(func=_cli_evaluate)

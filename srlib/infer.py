@@ -400,13 +400,14 @@ def weights_dir() -> Path:
     return PROJECT_ROOT / "data" / "weights"
 
 
-def resolve_model(spec: str | Path, scale: int = 4) -> nn.Module:
+def resolve_model(spec: str | Path, scale: int = 4, **model_args) -> nn.Module:
     """A model from a name or a path, refusing random weights.
 
     spec: a checkpoint file (``srlib.weights.load_model``), the stem of a course checkpoint in
     ``data/weights/`` (e.g. ``edsr_baseline_x4``), a pretrained name from ``srlib zoo list``, or
     ``bicubic`` (the only preset that is meaningful untrained). Other presets have random weights and are
-    refused: they would produce noise that looks like a result.
+    refused: they would produce noise that looks like a result. ``model_args`` are constructor arguments a
+    checkpoint cannot carry (e.g. ``res_scale=0.1`` for an EDSR; ``--model-arg`` on the command line).
     """
     from srlib import models
 
@@ -417,15 +418,17 @@ def resolve_model(spec: str | Path, scale: int = 4) -> nn.Module:
     course = weights_dir() / f"{spec}.safetensors"
     key = models.ALIASES.get(spec, spec)
     if key == "bicubic":
+        if model_args:
+            raise ValueError(f"bicubic has no settings to change (got {', '.join(model_args)})")
         model = models.build_model("bicubic", scale=scale)
     elif path.is_file() or course.is_file():
         from srlib.weights import load_model
 
-        model = load_model(path if path.is_file() else course)
+        model = load_model(path if path.is_file() else course, **model_args)
     elif spec in _zoo_names():
         from srlib.zoo import load_pretrained
 
-        model = load_pretrained(spec)
+        model = load_pretrained(spec, **model_args)
     elif key in models.PRESETS:
         zoo = ", ".join(_zoo_names()) or "see `srlib zoo list`"
         raise ValueError(
@@ -574,6 +577,38 @@ def _write_replacing(target: Path, image, bit_depth: int) -> None:
         partial.unlink(missing_ok=True)
 
 
+def parse_model_args(items: list[str] | None) -> dict:
+    """``["res_scale=0.1", "scale=3"]`` -> ``{"res_scale": 0.1, "scale": 3}`` (numbers and true/false parsed)."""
+    out = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--model-arg {item!r}: expected KEY=VALUE, e.g. res_scale=0.1")
+        out[key.strip()] = _literal(text.strip())
+    return out
+
+
+def _literal(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def add_model_arg(parser: argparse.ArgumentParser) -> None:
+    """``--model-arg KEY=VALUE`` (repeatable), shared by srlib upscale and srlib evaluate."""
+    parser.add_argument(
+        "--model-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model setting the checkpoint cannot carry, e.g. res_scale=0.1 for an EDSR trained with "
+        "--res_scale 0.1, scale=3 for a KAIR x3 RRDB (repeatable)",
+    )
+
+
 def _cli_upscale(args) -> int:
     import sys
 
@@ -585,7 +620,7 @@ def _cli_upscale(args) -> int:
     pairs = plan_outputs(args.inputs, args.output, overwrite=args.overwrite)
     for folder in dict.fromkeys(target.parent for _, target in pairs):
         _writable_folder(folder)
-    model = resolve_model(args.model, args.scale)
+    model = resolve_model(args.model, args.scale, **parse_model_args(args.model_arg))
     device = pick_device(args.device)
     failures = []
     for source, target in tqdm(pairs, desc="upscaling", unit="image"):
@@ -642,4 +677,5 @@ def add_cli(subparsers) -> None:
     parser.add_argument(
         "--max-pixels", type=positive_int, default=MAX_OUTPUT_PIXELS, help="refuse larger outputs (memory)"
     )
+    add_model_arg(parser)
     parser.set_defaults(func=_cli_upscale)

@@ -203,41 +203,69 @@ def ragan_loss_g(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.
 class ESRGANWeights:
     """L_G = perceptual * L_percep + adversarial * L_G^Ra + pixel * L1 (ESRGAN section 3.3)."""
 
+    pixel: float = 1e-2
     perceptual: float = 1.0
     adversarial: float = 5e-3
-    pixel: float = 1e-2
 
 
 @dataclass(frozen=True)
 class SRGANWeights:
-    """L_G = content + 1e-3 * adversarial (SRGAN eq. 3)."""
+    """L_G = content + 1e-3 * adversarial (SRGAN eq. 3).
 
-    content: float = 1.0
+    The content loss is ``pixel`` * MSE (the paper's SRGAN-MSE, the default) plus ``perceptual`` * VGG54
+    when a perceptual module is given (SRGAN-VGG54 sets pixel=0).
+    """
+
+    pixel: float = 1.0
+    perceptual: float = 1.0
     adversarial: float = 1e-3
 
 
+def _weighted_total(terms: dict[str, torch.Tensor], weights) -> torch.Tensor:
+    """sum of weight * term, in the order of ``terms`` (pixel, perceptual, adversarial)."""
+    return sum(getattr(weights, name) * value for name, value in terms.items())
+
+
 def esrgan_generator_loss(
-    sr, hr, real_logits, fake_logits, perceptual: nn.Module, weights: ESRGANWeights = ESRGANWeights()
+    sr: torch.Tensor,
+    hr: torch.Tensor,
+    real_logits: torch.Tensor,
+    fake_logits: torch.Tensor,
+    perceptual: nn.Module | None,
+    weights: ESRGANWeights = ESRGANWeights(),
+    pixel_loss=l1_loss,
 ) -> dict[str, torch.Tensor]:
-    """Each term of ESRGAN's generator objective, and their weighted sum under ``"total"``."""
-    terms = {
-        "perceptual": perceptual(sr, hr),
-        "adversarial": ragan_loss_g(real_logits, fake_logits),
-        "pixel": l1_loss(sr, hr),
-    }
-    terms["total"] = sum(getattr(weights, name) * value for name, value in terms.items())
+    """ESRGAN's generator objective: its terms and their weighted sum under ``"total"``.
+
+    sr, hr: (B, 3, H, W) in [0, 1]; real_logits = C(hr), fake_logits = C(sr), (B, 1) raw scores.
+    ``perceptual`` None drops that term (no VGG19 available). ``srlib.train`` trains with exactly this.
+    """
+    terms = {"pixel": pixel_loss(sr, hr)}  # L1: keeps colours and brightness
+    if perceptual is not None:
+        terms["perceptual"] = perceptual(sr, hr)  # VGG19 conv5_4 before ReLU, L1
+    terms["adversarial"] = ragan_loss_g(real_logits, fake_logits)  # L_G^Ra, both directions
+    terms["total"] = _weighted_total(terms, weights)
     return terms
 
 
 def srgan_generator_loss(
-    sr, hr, fake_logits, content: nn.Module | None = None, weights: SRGANWeights = SRGANWeights()
+    sr: torch.Tensor,
+    hr: torch.Tensor,
+    fake_logits: torch.Tensor,
+    perceptual: nn.Module | None = None,
+    weights: SRGANWeights = SRGANWeights(),
+    pixel_loss=mse_loss,
 ) -> dict[str, torch.Tensor]:
-    """SRGAN's perceptual loss: content (VGG54, or pixel MSE when ``content`` is None) + 1e-3 adversarial."""
-    terms = {
-        "content": content(sr, hr) if content is not None else mse_loss(sr, hr),
-        "adversarial": gan_loss_g(fake_logits),
-    }
-    terms["total"] = weights.content * terms["content"] + weights.adversarial * terms["adversarial"]
+    """SRGAN's perceptual loss: content (pixel MSE, plus VGG54 when ``perceptual`` is given) + 1e-3 adversarial.
+
+    sr, hr: (B, 3, H, W) in [0, 1]; fake_logits = D(sr) before the sigmoid, (B, 1). Returns the terms and
+    their weighted sum under ``"total"``. ``srlib.train`` trains with exactly this.
+    """
+    terms = {"pixel": pixel_loss(sr, hr)}
+    if perceptual is not None:
+        terms["perceptual"] = perceptual(sr, hr)  # VGG54: relu5_4 features, MSE
+    terms["adversarial"] = gan_loss_g(fake_logits)  # -log D(G(lr)), non-saturating
+    terms["total"] = _weighted_total(terms, weights)
     return terms
 
 

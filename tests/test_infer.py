@@ -385,3 +385,37 @@ def test_cli_upscale_bad_scale_and_unwritable_output_are_one_line(image_folder, 
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot write to" in err and "choose another -o" in err
+
+
+def edsr_checkpoint(path, res_scale: float = 0.1) -> nn.Module:
+    """A small EDSR trained (here: initialised) with res_scale 0.1, saved as a bare state dict, which
+    cannot record its res_scale (so loading it guesses 1.0 from the width)."""
+    torch.manual_seed(0)
+    model = build_model("edsr_baseline", num_feat=8, num_block=2, res_scale=res_scale).eval()
+    torch.save(model.state_dict(), path)
+    return model
+
+
+def test_cli_model_arg_sets_what_the_checkpoint_cannot_carry(image_folder, tmp_path, capsys):
+    from srlib.io import load_image
+
+    ckpt = tmp_path / "edsr_rs01.pth"
+    model = edsr_checkpoint(ckpt)
+    source = image_folder / "a.png"
+    argv = ["upscale", str(source), "--model", str(ckpt), "-o"]
+    assert cli.main([*argv, str(tmp_path / "set.png"), "--model-arg", "res_scale=0.1"]) == 0
+    with pytest.warns(UserWarning, match="res_scale=1.0 is a guess.*--model-arg res_scale"):
+        assert cli.main([*argv, str(tmp_path / "guessed.png")]) == 0
+    expected = np.clip(infer.upscale(model, load_image(source)[0], scale=4), 0, 1)
+    got_set, got_guessed = load_image(tmp_path / "set.png")[0], load_image(tmp_path / "guessed.png")[0]
+    assert np.abs(got_set - expected).max() <= 0.5 / 255 + 1e-6
+    assert np.abs(got_guessed - expected).max() > 2 / 255  # the guess is wrong for this checkpoint
+
+    assert cli.main([*argv, str(tmp_path / "x.png"), "--model-arg", "res_scale"]) == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match="is a guess"):  # res_scale was not given: guessed, then the typo fails
+        assert cli.main([*argv, str(tmp_path / "x.png"), "--model-arg", "res_scael=0.1"]) == 2
+    assert "res_scael" in capsys.readouterr().err
+    assert infer.parse_model_args(["scale=3", "res_scale=1e-1", "flag=false", "name=x"]) == dict(
+        scale=3, res_scale=0.1, flag=False, name="x"
+    )

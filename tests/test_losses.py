@@ -92,6 +92,16 @@ def test_esrgan_objective_is_the_weighted_sum_of_its_terms():
     expected = 3.0 + 5e-3 * losses.ragan_loss_g(real, fake) + 1e-2 * losses.l1_loss(sr, hr)
     assert terms["total"].item() == pytest.approx(expected.item())
     assert losses.ESRGANWeights() == losses.ESRGANWeights(perceptual=1.0, adversarial=5e-3, pixel=1e-2)
+    assert list(terms) == ["pixel", "perceptual", "adversarial", "total"]  # the training log's columns
+
+
+def test_esrgan_objective_without_perceptual_drops_that_term():
+    sr, hr = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    real, fake = torch.randn(2, 1), torch.randn(2, 1)
+    terms = losses.esrgan_generator_loss(sr, hr, real, fake, None)
+    assert "perceptual" not in terms
+    expected = 1e-2 * losses.l1_loss(sr, hr) + 5e-3 * losses.ragan_loss_g(real, fake)
+    assert terms["total"].item() == pytest.approx(expected.item())
 
 
 def test_srgan_objective_defaults_to_mse_content_plus_1e3_adversarial():
@@ -99,3 +109,11 @@ def test_srgan_objective_defaults_to_mse_content_plus_1e3_adversarial():
     terms = losses.srgan_generator_loss(sr, hr, fake)
     expected = losses.mse_loss(sr, hr) + 1e-3 * losses.gan_loss_g(fake)
     assert terms["total"].item() == pytest.approx(expected.item())
+
+
+def test_srgan_vgg54_objective_weights_its_content_terms():
+    sr, hr, fake = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8), torch.randn(2, 1)
+    vgg = lambda a, b: torch.tensor(2.0)  # stand-in with a known value
+    weights = losses.SRGANWeights(pixel=0.0, perceptual=0.006, adversarial=1e-3)
+    terms = losses.srgan_generator_loss(sr, hr, fake, vgg, weights)
+    assert terms["total"].item() == pytest.approx(0.006 * 2.0 + 1e-3 * losses.gan_loss_g(fake).item())

@@ -65,6 +65,18 @@ def test_rrdbnet_x2_pixel_unshuffle_needs_even_input():
         model(torch.rand(1, 3, 7, 8))
 
 
+@pytest.mark.parametrize("scale", [2, 3])
+def test_rrdbnet_one_upsampling_stage(scale):
+    """pixel_unshuffle=False: KAIR's x2 / x3 RRDBNet, one nearest-neighbour stage and no conv_up2."""
+    model = build_model("rrdbnet", scale=scale, pixel_unshuffle=False, **SMALL["rrdbnet"])
+    assert model.conv_first.in_channels == 3 and model.conv_up2 is None
+    assert "conv_up2.weight" not in model.state_dict()
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 7, 5)).shape == (1, 3, 7 * scale, 5 * scale)
+    with pytest.raises(ValueError, match="not 1"):
+        build_model("rrdbnet", scale=1, pixel_unshuffle=False)
+
+
 def test_rrdbnet_uses_basicsr_parameter_names():
     names = set(build_model("rrdbnet", num_block=2).state_dict())
     for key in [

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 import struct
+import warnings
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from srlib import weights
 from srlib.models import build_model
@@ -140,6 +142,10 @@ CASES = {
 }
 
 
+GUESS_WARNING = "ignore:.*res_scale=.* is a guess"
+
+
+@pytest.mark.filterwarnings(GUESS_WARNING)
 @pytest.mark.parametrize("case", list(CASES))
 def test_layout_round_trip(case, tmp_path):
     preset, build_file, layout = CASES[case]
@@ -155,6 +161,7 @@ def test_layout_round_trip(case, tmp_path):
     assert weights.load_model(path, preset).state_dict().keys() == model.state_dict().keys()
 
 
+@pytest.mark.filterwarnings(GUESS_WARNING)
 @pytest.mark.parametrize("rgb_range", [255.0, 1.0])  # released models use 255; --rgb_range 1 trains on [0, 1]
 def test_edsr_pytorch_mean_and_range_are_read(tmp_path, rgb_range):
     mean = (0.5, 0.4, 0.3)
@@ -167,12 +174,17 @@ def test_edsr_pytorch_mean_and_range_are_read(tmp_path, rgb_range):
     assert same_output(loaded, model)
 
 
-def test_edsr_size_inferred_and_res_scale_convention(tmp_path):
+def test_edsr_size_inferred_and_res_scale_guess_is_said(tmp_path):
     path = tmp_path / "edsr.pt"
     torch.save(to_edsr_pytorch(small_model("edsr", num_feat=8, num_block=3, scale=3).state_dict(), 3), path)
-    loaded = weights.load_model(path)
+    with pytest.warns(
+        UserWarning, match=r"edsr\.pt .*res_scale=1\.0 is a guess from the width .*--model-arg res_scale"
+    ):
+        loaded = weights.load_model(path)
     assert (loaded.scale, len(loaded.body), loaded.body[0].res_scale) == (3, 3, 1.0)
-    assert weights.load_model(path, res_scale=0.1).body[0].res_scale == 0.1  # overrides win
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # set explicitly: nothing is guessed, nothing said
+        assert weights.load_model(path, res_scale=0.1).body[0].res_scale == 0.1
 
 
 def test_srlib_safetensors_round_trip_needs_no_name(tmp_path):
@@ -180,7 +192,9 @@ def test_srlib_safetensors_round_trip_needs_no_name(tmp_path):
     path = weights.save_weights(model, tmp_path / "m.safetensors", metadata={"note": "test", "step": 3})
     meta = weights.read_metadata(path)
     assert meta["srlib_arch"] == "edsr" and meta["note"] == "test" and meta["step"] == "3"
-    loaded = weights.load_model(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # res_scale is in the metadata: no guess
+        loaded = weights.load_model(path)
     assert loaded.body[0].res_scale == 0.1 and same_output(loaded, model)
 
 
@@ -193,7 +207,7 @@ def test_srlib_safetensors_round_trip_needs_no_name(tmp_path):
         ({"srlib_arch": "edsr", "srlib_kwargs": "{not json"}, "bad srlib metadata"),
         ({"srlib_arch": "nonsense", "srlib_kwargs": "{}"}, "bad srlib metadata"),
         ({"srlib_arch": "edsr", "srlib_kwargs": "[1, 2]"}, "bad srlib metadata"),
-        ({"srlib_arch": "edsr", "srlib_kwargs": '{"num_feet": 8}'}, "metadata does not build 'edsr'"),
+        ({"srlib_arch": "edsr", "srlib_kwargs": '{"num_feet": 8}'}, "cannot build edsr: .*num_feet"),
     ],
 )
 def test_bad_safetensors_metadata_is_named(tmp_path, metadata, message):
@@ -244,6 +258,179 @@ def test_wrong_architecture_lists_missing_and_unexpected(tmp_path):
         weights.load_model(path, "edsr")
     with pytest.raises(ValueError, match=r"missing: body\.2\."):
         weights.load_model(path, "rrdbnet", num_block=3)
+
+
+# ---- KAIR ---------------------------------------------------------------------------------------------------
+# Synthetic checkpoints under the names and shapes of KAIR's code (cszn/KAIR models/network_rrdbnet.py, RRDBNet:
+# named modules, no upconv2 when sf=2; models/network_rrdb.py, RRDB: one flat nn.Sequential "model", in which
+# basicblock.conv(mode="CL") is a (conv, LeakyReLU) Sequential, hence RDBk.conv1-4.0, while a bare conv such as
+# conv5 keeps no index), checked against KAIR's forward written out below.
+
+
+def kair_rrdb_convs(layout: str, nb: int, stages: int, nf: int = 8, gc: int = 4) -> dict:
+    """role -> (KAIR module path, out channels, in channels) of every 3x3 conv."""
+    if layout == "network_rrdbnet":
+        first, block, trunk = "conv_first", "RRDB_trunk.{i}.RDB{k}.conv{j}", "trunk_conv"
+        tail = ["upconv1", "upconv2", "HRconv", "conv_last"] if stages == 2 else ["upconv1", "HRconv", "conv_last"]
+    else:  # network_rrdb: model.0 head, model.1 = ShortcutBlock(trunk) (.sub), then upsampler and tail entries
+        first, block, trunk = "model.0", "model.1.sub.{i}.RDB{k}.conv{j}{dot0}", f"model.1.sub.{nb}"
+        tail = ["model.3", "model.6", "model.8", "model.10"] if stages == 2 else ["model.3", "model.5", "model.7"]
+    convs = {"first": (first, nf, 3), "trunk": (trunk, nf, nf)}
+    for i in range(nb):
+        for k in (1, 2, 3):
+            for j in range(1, 6):
+                name = block.format(i=i, k=k, j=j, dot0=".0" if j < 5 else "")
+                convs[i, k, j] = (name, gc if j < 5 else nf, nf + (j - 1) * gc)
+    roles = ["up1", "up2", "hr", "last"] if stages == 2 else ["up1", "hr", "last"]
+    for role, name in zip(roles, tail, strict=True):
+        convs[role] = (name, 3 if role == "last" else nf, nf)
+    return convs
+
+
+def kair_state_dict(convs: dict, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+    for name, c_out, c_in in convs.values():
+        sd[f"{name}.weight"] = 0.1 * torch.randn(c_out, c_in, 3, 3, generator=g)
+        sd[f"{name}.bias"] = 0.01 * torch.randn(c_out, generator=g)
+    return sd
+
+
+def kair_rrdb_forward(sd: dict, convs: dict, x, nb: int, up_factors) -> torch.Tensor:
+    """KAIR's RRDBNet / RRDB forward, by the module names (LeakyReLU 0.2, residual scaling 0.2)."""
+
+    def conv(role, t):
+        name = convs[role][0]
+        return F.conv2d(t, sd[f"{name}.weight"], sd[f"{name}.bias"], padding=1)
+
+    def lrelu(t):
+        return F.leaky_relu(t, 0.2)
+
+    fea = conv("first", x)
+    out = fea
+    for i in range(nb):
+        rrdb_in = out
+        for k in (1, 2, 3):
+            feats = [out]
+            for j in (1, 2, 3, 4):
+                feats.append(lrelu(conv((i, k, j), torch.cat(feats, 1))))
+            out = conv((i, k, 5), torch.cat(feats, 1)) * 0.2 + out
+        out = out * 0.2 + rrdb_in
+    fea = fea + conv("trunk", out)
+    for n, factor in enumerate(up_factors, start=1):
+        fea = lrelu(conv(f"up{n}", F.interpolate(fea, scale_factor=factor, mode="nearest")))
+    return conv("last", lrelu(conv("hr", fea)))
+
+
+@pytest.mark.parametrize(
+    "layout,stages,scale,expected_layout",
+    [
+        ("network_rrdbnet", 2, 4, "esrgan_new"),
+        ("network_rrdbnet", 1, 2, "esrgan_new"),  # sf=2: no upconv2
+        ("network_rrdb", 2, 4, "kair_rrdb"),
+        ("network_rrdb", 1, 2, "kair_rrdb"),
+        ("network_rrdb", 1, 3, "kair_rrdb"),  # upscale=3: same weights as x2, so scale=3 must be given
+    ],
+)
+def test_kair_rrdb_layouts_compute_what_kair_computes(tmp_path, layout, stages, scale, expected_layout):
+    convs = kair_rrdb_convs(layout, nb=2, stages=stages)
+    sd = kair_state_dict(convs)
+    path = tmp_path / "kair.pth"
+    torch.save(sd, path)
+    assert weights.detect_layout(sd) == expected_layout
+    overrides = {"scale": 3} if scale == 3 else {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = weights.load_model(path, **overrides)
+    guessed = [str(w.message) for w in caught if "x2 is assumed" in str(w.message)]
+    assert len(guessed) == (layout == "network_rrdb" and scale == 2)  # said where x2 and x3 look alike
+    assert model.scale == scale and (model.conv_up2 is None) == (stages == 1)
+    x = torch.rand(1, 3, 6, 5)
+    up_factors = (2, 2) if stages == 2 else (scale,)
+    with torch.no_grad():
+        ours, theirs = model(x), kair_rrdb_forward(sd, convs, x, 2, up_factors)
+    assert ours.shape == (1, 3, 6 * scale, 5 * scale)
+    assert torch.allclose(ours, theirs, atol=1e-6)
+    resaved = weights.load_model(weights.save_weights(model, tmp_path / "again.safetensors"))
+    assert resaved.scale == scale and same_output(resaved, model)  # the scale travels in srlib's metadata
+
+
+def test_kair_msrresnet0_is_refused_with_the_reason(tmp_path):
+    nf, nb = 8, 2  # KAIR MSRResNet0: model.0 head, model.1.sub.i.res.0/2 blocks, model.1.sub.nb, upconv tail
+    g = torch.Generator().manual_seed(0)
+    sd = {}
+    for name in (
+        ["model.0"]
+        + [f"model.1.sub.{i}.res.{j}" for i in range(nb) for j in (0, 2)]
+        + [f"model.1.sub.{nb}", "model.3", "model.6", "model.8"]
+    ):
+        sd[f"{name}.weight"] = torch.randn(nf, 3 if name == "model.0" else nf, 3, 3, generator=g)
+        sd[f"{name}.bias"] = torch.randn(nf, generator=g)
+    sd["model.10.weight"] = torch.randn(3, nf, 3, 3, generator=g)  # H_conv1: bias=False
+    path = tmp_path / "msrresnet0.pth"
+    torch.save(sd, path)
+    with pytest.raises(ValueError, match=r"msrresnet0\.pth: KAIR MSRResNet0 .*not supported.*MSRResNet1") as info:
+        weights.load_model(path)
+    assert "\n" not in str(info.value)
+
+
+# ---- incomplete checkpoints -----------------------------------------------------------------------------------
+
+INCOMPLETE = {  # name: (the file's state dict, its layout)
+    "basicsr_rrdbnet": (lambda: small_model("rrdbnet").state_dict(), "basicsr"),
+    "realesrgan_x2": (lambda: small_model("rrdbnet", scale=2).state_dict(), "basicsr"),
+    "esrgan_new": (lambda: to_esrgan_new(small_model("rrdbnet").state_dict()), "esrgan_new"),
+    "esrgan_old": (lambda: to_esrgan_old(small_model("rrdbnet").state_dict(), 2), "esrgan_old"),
+    "kair_rrdbnet_x2": (lambda: kair_state_dict(kair_rrdb_convs("network_rrdbnet", 1, 1)), "esrgan_new"),
+    "kair_rrdb_x4": (lambda: kair_state_dict(kair_rrdb_convs("network_rrdb", 1, 2)), "kair_rrdb"),
+    "kair_rrdb_x2": (lambda: kair_state_dict(kair_rrdb_convs("network_rrdb", 1, 1)), "kair_rrdb"),
+    "basicsr_edsr": (lambda: small_model("edsr").state_dict(), "basicsr"),
+    "edsr_pytorch": (lambda: to_edsr_pytorch(small_model("edsr").state_dict(), 2), "edsr_pytorch"),
+    "basicsr_msrresnet": (lambda: small_model("msrresnet").state_dict(), "basicsr"),
+    "kair_msrresnet": (lambda: to_kair_msrresnet(small_model("msrresnet").state_dict()), "kair_msrresnet"),
+    "srlib_srresnet": (lambda: small_model("srresnet").state_dict(), "basicsr"),
+}
+
+
+@pytest.mark.filterwarnings(GUESS_WARNING)
+@pytest.mark.filterwarnings("ignore:.*x2 is assumed")
+@pytest.mark.parametrize("case", list(INCOMPLETE))
+def test_every_missing_key_is_a_one_line_error_that_names_it(case):
+    """Drop each key in turn: a ValueError on one line naming the file, the layout and the key (in the file's
+    naming or srlib's), never a KeyError from deep inside."""
+    build, layout = INCOMPLETE[case]
+    full = build()
+    srlib_names = weights.convert_state_dict(full, layout)
+    weights.model_from_state_dict(full, source="ckpt.pth")  # complete: loads
+    for key in full:
+        partial = {k: v for k, v in full.items() if k != key}
+        names = {key} | (set(srlib_names) - set(weights.convert_state_dict(partial, layout)))
+        with pytest.raises(ValueError) as info:
+            weights.model_from_state_dict(partial, source="ckpt.pth")
+        message = str(info.value)
+        assert "\n" not in message and message.startswith(f"ckpt.pth (layout {layout})"), message
+        assert any(re.search(rf"(missing|:) [^:]*\b{re.escape(n)}\b", message) for n in names), (key, message)
+
+
+def test_the_issue_cases_name_the_missing_key(tmp_path):
+    rrdb = small_model("rrdbnet").state_dict()
+    del rrdb["conv_last.weight"]
+    torch.save(rrdb, tmp_path / "rrdb.pth")
+    with pytest.raises(
+        ValueError, match=r"rrdb\.pth \(layout basicsr\): incomplete RRDBNet weights: missing conv_last"
+    ):
+        weights.load_model(tmp_path / "rrdb.pth")
+    edsr = small_model("edsr").state_dict()
+    del edsr["upsample.0.weight"]
+    torch.save({"params": edsr}, tmp_path / "edsr.pth")
+    with pytest.raises(ValueError, match=r"edsr\.pth \(layout basicsr\): incomplete EDSR weights: missing upsample\.0"):
+        weights.load_model(tmp_path / "edsr.pth")
+
+
+def test_an_unknown_override_is_a_value_error(tmp_path):
+    path = weights.save_weights(small_model("msrresnet"), tmp_path / "m.safetensors")
+    with pytest.raises(ValueError, match="m.safetensors .*cannot build msrresnet: .*res_scale"):
+        weights.load_model(path, res_scale=0.1)
 
 
 def test_unknown_layout_is_named(tmp_path):

@@ -169,8 +169,9 @@ class FastRRDBNet(RRDBNet):
             body = self._body(feat)
             feat = _conv(body, *self._w(self.conv_body, dtype=fp32), act=False, other=feat)  # long skip
             feat = feat.to(low)
-            for conv in (self.conv_up1, self.conv_up2):  # (B, F, 2h, 2w) then (B, F, 4h, 4w)
-                feat = _conv(F.interpolate(feat, scale_factor=2, mode="nearest"), *self._w(conv), act=True)
+            ups = zip((self.conv_up1, self.conv_up2), self.upsample_factors, strict=False)  # no conv_up2: one stage
+            for conv, factor in ups:  # (B, F, 2h, 2w) then (B, F, 4h, 4w); or one x2 / x3 stage
+                feat = _conv(F.interpolate(feat, scale_factor=factor, mode="nearest"), *self._w(conv), act=True)
             feat = _conv(feat, *self._w(self.conv_hr), act=True)
             out = _conv(feat.to(fp32), *self._w(self.conv_last, dtype=fp32), act=False)  # (B, 3, 4h, 4w)
             return out.contiguous()

@@ -54,7 +54,8 @@ class RRDBNet(nn.Module):
     """23 RRDBs x 64 features by default, then nearest-neighbour x2 upsample + conv, twice.
 
     x2 and x1 reuse the x4 body: the input is pixel-unshuffled to a quarter (x2) or a sixteenth (x1) of
-    its area first, as in Real-ESRGAN. x3 has no such route and is refused.
+    its area first, as in Real-ESRGAN. With ``pixel_unshuffle=False`` x2 and x3 upsample once instead
+    (nearest x2 or x3, then ``conv_up1``; there is no ``conv_up2``), as KAIR's RRDB networks do.
     """
 
     def __init__(
@@ -65,16 +66,18 @@ class RRDBNet(nn.Module):
         num_block: int = 23,
         num_grow_ch: int = 32,
         scale: int = 4,
+        pixel_unshuffle: bool = True,
     ):
         super().__init__()
-        check_scale("RRDBNet", scale, (1, 2, 4))
+        check_scale("RRDBNet", scale, (1, 2, 4) if pixel_unshuffle else (2, 3, 4))
         self.scale = scale
-        self.unshuffle = {4: 1, 2: 2, 1: 4}[scale]  # pixel-unshuffle factor that makes the body x4
+        self.unshuffle = {4: 1, 2: 2, 1: 4}[scale] if pixel_unshuffle else 1  # factor that makes the body x4
+        self.upsample_factors = (2, 2) if pixel_unshuffle or scale == 4 else (scale,)  # nearest-neighbour stages
         self.conv_first = nn.Conv2d(num_in_ch * self.unshuffle**2, num_feat, 3, 1, 1)
         self.body = nn.Sequential(*[RRDB(num_feat, num_grow_ch) for _ in range(num_block)])
         self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_up1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.conv_up2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.conv_up2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1) if len(self.upsample_factors) == 2 else None
         self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
@@ -87,6 +90,8 @@ class RRDBNet(nn.Module):
             x = F.pixel_unshuffle(x, self.unshuffle)  # (B, 3*u*u, H/u, W/u)
         feat = self.conv_first(x)  # (B, F, h, w)
         feat = feat + self.conv_body(self.body(feat))  # trunk with its long skip
-        feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))  # (B, F, 2h, 2w)
-        feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))  # (B, F, 4h, 4w)
+        up = self.upsample_factors
+        feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=up[0], mode="nearest")))  # (B, F, 2h, 2w)
+        if self.conv_up2 is not None:
+            feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))  # (B, F, 4h, 4w)
         return self.conv_last(self.lrelu(self.conv_hr(feat)))

@@ -280,9 +280,11 @@ class Step:
         dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
         self.autocast = lambda: torch.autocast(device.type, dtype=dtype, enabled=self.amp != "none")
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == "fp16")  # bf16 needs no scaling
-        self.pixel_weight = cfg.pixel_weight
+        # The generator objective's weights (the presets hold the papers' values; see srlib.losses).
+        weights = dict(pixel=cfg.pixel_weight, perceptual=cfg.perceptual_weight, adversarial=cfg.adversarial_weight)
         if cfg.mode == "srgan" and perceptual is None and cfg.pixel_weight == 0:
-            self.pixel_weight = 1.0  # no VGG54: SRGAN's content loss is then the pixel MSE (SRGAN-MSE)
+            weights["pixel"] = 1.0  # no VGG54: SRGAN's content loss is then the pixel MSE (SRGAN-MSE)
+        self.weights = L.ESRGANWeights(**weights) if cfg.mode == "esrgan" else L.SRGANWeights(**weights)
 
     def psnr_step(self, lr_img: torch.Tensor, hr_img: torch.Tensor) -> dict[str, float]:
         """PSNR-oriented: minimise the pixel loss (L1 for EDSR and RRDB, MSE for SRResNet)."""
@@ -295,10 +297,22 @@ class Step:
         self.scaler.update()
         return {"loss": loss.item(), "pixel": loss.item()}
 
+    def generator_loss(self, sr, hr, fake_logits, real_logits=None) -> dict[str, torch.Tensor]:
+        """The generator objective of ``cfg.mode``, by the tested functions of ``srlib.losses``.
+
+        sr, hr: (B, 3, H, W); fake_logits = D(sr), real_logits = D(hr) (ESRGAN only), (B, 1) raw scores.
+        Returns each term (pixel, perceptual when there is one, adversarial) and their weighted "total".
+        """
+        if self.cfg.mode == "esrgan":
+            return L.esrgan_generator_loss(
+                sr, hr, real_logits, fake_logits, self.perceptual, self.weights, self.pixel_loss
+            )
+        return L.srgan_generator_loss(sr, hr, fake_logits, self.perceptual, self.weights, self.pixel_loss)
+
     def gan_step(self, lr_img: torch.Tensor, hr_img: torch.Tensor) -> dict[str, float]:
         """One SRGAN / ESRGAN update: the discriminator step, then the generator step."""
-        cfg, G, D = self.cfg, self.G, self.D
-        relativistic = cfg.mode == "esrgan"
+        G, D = self.G, self.D
+        relativistic = self.cfg.mode == "esrgan"
         with self.autocast():
             sr = G(lr_img)  # (B, 3, sH, sW), the generator's guess
 
@@ -321,27 +335,15 @@ class Step:
         # ---- G step: D is frozen; G is pushed towards HR (pixel, perceptual) and towards fooling D.
         D.requires_grad_(False)
         with self.autocast():
-            sr32 = sr.float()
-            terms = {}
-            # pixel: L1 (ESRGAN, weight 1e-2) or MSE (SRGAN-MSE content loss)
-            terms["pixel"] = self.pixel_loss(sr32, hr_img)
-            if self.perceptual is not None:
-                # perceptual: distance of VGG19 features (SRGAN relu5_4 MSE; ESRGAN conv5_4 before ReLU, L1)
-                terms["perceptual"] = self.perceptual(sr32, hr_img)
-            fake_logits = D(sr).float()
+            fake_logits = D(sr).float()  # not detached: the adversarial gradient reaches G through sr
             if relativistic:
-                # ESRGAN eq. 2: both directions, so G also gets gradients from how real images look
+                # ESRGAN eq. 2, both directions, so G also learns from how the real images score:
                 # L_G^Ra = -E[log(1 - D_Ra(hr, sr))] - E[log D_Ra(sr, hr)]
                 real_logits = D(hr_img).float().detach()
-                terms["adversarial"] = L.ragan_loss_g(real_logits, fake_logits)
-            else:
-                # SRGAN: non-saturating -E[log D(G(lr))]
-                terms["adversarial"] = L.gan_loss_g(fake_logits)
-            loss_g = (
-                self.pixel_weight * terms["pixel"]
-                + cfg.perceptual_weight * terms.get("perceptual", 0.0)
-                + cfg.adversarial_weight * terms["adversarial"]
-            )
+            # ESRGAN: L_G = 1 * perceptual (conv5_4, L1) + 5e-3 * L_G^Ra + 1e-2 * L1
+            # SRGAN:  L_G = content (pixel MSE, or VGG54) + 1e-3 * -E[log D(G(lr))]
+            terms = self.generator_loss(sr.float(), hr_img, fake_logits, real_logits)
+            loss_g = terms.pop("total")
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(loss_g).backward()
         self.scaler.step(self.opt_g)
