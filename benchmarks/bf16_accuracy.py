@@ -46,9 +46,13 @@ def measure(name: str, data: str) -> dict:
         row[f"{precision}_s"] = time.process_time() - start
         row[f"psnr_{precision}"] = result["mean"]["psnr_y"]
         row[f"ssim_{precision}"] = result["mean"]["ssim_y"]
-    row["dpsnr"] = row["psnr_bf16"] - row["psnr_fp32"]
-    row["dssim"] = row["ssim_bf16"] - row["ssim_fp32"]
+    row["dpsnr"] = f"{row['psnr_bf16'] - row['psnr_fp32']:+.4f}"
+    row["dssim"] = f"{row['ssim_bf16'] - row['ssim_fp32']:+.5f}"
     row["cpu_speedup"] = row["fp32_s"] / row["bf16_s"]
+    for key in ("psnr_fp32", "psnr_bf16"):  # the table's own format keeps 3 digits: too few here
+        row[key] = f"{row[key]:.4f}"
+    for key in ("ssim_fp32", "ssim_bf16"):
+        row[key] = f"{row[key]:.5f}"
     return row
 
 

@@ -168,10 +168,11 @@ def test_psnr_training_learns_and_writes_its_files(tmp_path):
     assert model(torch.rand(1, 3, 4, 4)).shape == (1, 3, 16, 16)
 
 
-@pytest.mark.parametrize("mode", ["psnr", "esrgan", "srgan"])
-def test_resume_continues_exactly(tmp_path, mode):
-    """2N steps straight == N steps, stop, resume, N steps (weights of G and D bit for bit)."""
-    changes = dict(total_steps=8, ckpt_every=3, ema_decay=0.9, warmup_steps=2, milestones=[5])
+@pytest.mark.parametrize("mode, amp", [("psnr", "none"), ("esrgan", "none"), ("srgan", "none"), ("esrgan", "bf16")])
+def test_resume_continues_exactly(tmp_path, mode, amp):
+    """2N steps straight == N steps, stop, resume, N steps (weights of G and D bit for bit), in fp32 and under
+    bf16 autocast (fp32 master weights)."""
+    changes = dict(total_steps=8, ckpt_every=3, ema_decay=0.9, warmup_steps=2, milestones=[5], amp=amp)
     if mode == "srgan":
         changes.update(
             model="srresnet",
@@ -199,6 +200,41 @@ def test_resume_continues_exactly(tmp_path, mode):
     assert_same(ema1, ema2)
     log = T.read_log(tmp_path / "split" / "log.csv")
     assert [int(r["step"]) for r in log] == list(range(1, 9))  # no duplicated rows after the resume
+    # the training time of the first session is carried over, not restarted at zero
+    first = float(log[4]["elapsed_s"])
+    assert float(log[5]["elapsed_s"]) > first > 0
+
+
+def test_amp_auto_is_bf16_only_where_native(monkeypatch, capsys, tmp_path):
+    from srlib.models import fast
+    from srlib.train.config import resolve_amp
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(fast, "cpu_has_native_bf16", lambda: True)
+    assert resolve_amp("auto", cpu) == ("bf16", None)
+    monkeypatch.setattr(fast, "cpu_has_native_bf16", lambda: False)
+    amp, note = resolve_amp("auto", cpu)
+    assert amp == "none" and "training in fp32" in note
+    assert resolve_amp("fp16", cpu)[0] == "none"
+    assert resolve_amp("bf16", cpu)[0] == "bf16" and "emulated" in resolve_amp("bf16", cpu)[1]
+    T.train(tiny_config(total_steps=2, amp="auto"), run_dir=tmp_path / "r", datasets=tiny_data(), progress=False)
+    out = capsys.readouterr().out
+    assert "autocast none" in out and "amp auto: no native bf16 on cpu, training in fp32" in out
+    assert all(T.PRESETS[name].amp == "auto" for name in T.PRESETS if name.endswith(("_quick", "_course")))
+
+
+def test_bf16_step_computes_in_bf16_and_keeps_fp32_weights():
+    cfg = tiny_config(amp="bf16")
+    from srlib.models import build_model
+    from srlib.train.loop import Step
+
+    G = build_model(cfg.model, scale=4, **cfg.model_kwargs)
+    seen = []
+    G.conv_first.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    step = Step(cfg, G, None, torch.optim.Adam(G.parameters()), None, None, torch.device("cpu"), 1)
+    step.psnr_step(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 32, 32))
+    assert seen == [torch.bfloat16]
+    assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in G.parameters())
 
 
 def test_a_second_run_in_the_same_folder_needs_resume(tmp_path):

@@ -557,6 +557,7 @@ def train(
                     "rng": rngs,
                     "config": to_dict(cfg),
                     "run": name,
+                    "wall_s": wall_before + time.perf_counter() - t0,  # training seconds so far, all sessions
                 },
                 ckpt_path,
                 previous=prev_path,  # the one before stays, in case this one is ever damaged
