@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Reproduce the course checkpoints in data/weights/ with srlib itself: one command per checkpoint.
+# Reproduce the course checkpoints in srlib/course_weights/ with srlib itself: one command per checkpoint.
 #   scripts/train_course_checkpoints.sh edsr      # or srresnet, srgan, rrdb_psnr, esrgan, all
 # Each run trains on T91 + BSD200 (x4, MATLAB bicubic), monitors Set5, keeps its best weights, and
 # exports them (float16) with a model card measured on Set5 / Set14 / BSD100.
 # The GAN fine-tunes start from the best weights of the PSNR runs under $OUT (srgan after srresnet,
 # esrgan after rrdb_psnr). On the shared 2-core CPU they were made on (1 thread each, nice 10) the PSNR runs
-# took 10-45 minutes and the GAN fine-tunes 6-7 minutes; see each card in data/weights/ for its numbers.
+# took 10-45 minutes and the GAN fine-tunes 6-7 minutes; see each card in srlib/course_weights/ for its numbers.
 # A run can be interrupted (Ctrl-C or kill -TERM saves a checkpoint) and continued exactly with
 #   .venv/bin/python -m srlib train PRESET --out runs/course --resume
 set -euo pipefail
@@ -18,7 +18,7 @@ OUT="${OUT:-runs/course}"
 train() {  # train PRESET [--set key=value ...]
     nice -n 10 "$PY" -m srlib train "$1" --out "$OUT" --no-progress "${@:2}"
 }
-export_card() {  # export PRESET NAME: best weights -> data/weights/NAME.safetensors + NAME.md
+export_card() {  # export PRESET NAME: best weights -> srlib/course_weights/NAME.safetensors + NAME.md
     "$PY" -m srlib.train.course export "$1" "$2" --out "$OUT" --threads 1
 }
 

@@ -41,7 +41,7 @@ from torch import nn
 
 from srlib.artefacts import artefact_metrics
 from srlib.niqe import fit_niqe, niqe, resolve_model
-from srlib.utils import positive_int
+from srlib.utils import course_weights_dir, positive_int
 
 PROGRESS_DESC = "[converting LR images to SR images]"  # the original report's progress bar
 METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
@@ -365,9 +365,9 @@ PUBLISHED_X4 = {
 
 
 def _available(spec: str, download: bool) -> bool:
-    from srlib import infer, zoo
+    from srlib import zoo
 
-    if spec == "bicubic" or Path(spec).is_file() or (infer.weights_dir() / f"{spec}.safetensors").is_file():
+    if spec == "bicubic" or Path(spec).is_file() or (course_weights_dir() / f"{spec}.safetensors").is_file():
         return True
     if spec in zoo.MODELS:
         return zoo.is_cached(spec) or (download and zoo.MODELS[spec].source != "manual")

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srlib.utils import positive_int
+from srlib.utils import course_weights_dir, positive_int
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # The output is assembled in host memory as float32: 2**28 pixels (16384 x 16384) are 3.2 GB for RGB, and
@@ -393,18 +393,15 @@ def _zoo_names() -> list[str]:
     return list(zoo.MODELS)
 
 
-def weights_dir() -> Path:
-    """Where the course checkpoints live: ``data/weights/`` in the project."""
-    from srlib.utils import PROJECT_ROOT
-
-    return PROJECT_ROOT / "data" / "weights"
+# The course checkpoints' folder is owned by srlib.utils; this name stays for callers (benchmarks/).
+weights_dir = course_weights_dir
 
 
 def resolve_model(spec: str | Path, scale: int = 4, **model_args) -> nn.Module:
     """A model from a name or a path, refusing random weights.
 
     spec: a checkpoint file (``srlib.weights.load_model``), the stem of a course checkpoint in
-    ``data/weights/`` (e.g. ``edsr_baseline_x4``), a pretrained name from ``srlib zoo list``, or
+    ``srlib/course_weights/`` (e.g. ``edsr_baseline_x4``), a pretrained name from ``srlib zoo list``, or
     ``bicubic`` (the only preset that is meaningful untrained). Other presets have random weights and are
     refused: they would produce noise that looks like a result. ``model_args`` are constructor arguments a
     checkpoint cannot carry (e.g. ``res_scale=0.1`` for an EDSR; ``--model-arg`` on the command line).
@@ -415,7 +412,7 @@ def resolve_model(spec: str | Path, scale: int = 4, **model_args) -> nn.Module:
     if int(scale) < 1:
         raise ValueError(f"scale must be a positive integer (2, 3, 4, ...), got {scale}")
     path = Path(spec)
-    course = weights_dir() / f"{spec}.safetensors"
+    course = course_weights_dir() / f"{spec}.safetensors"
     key = models.ALIASES.get(spec, spec)
     if key == "bicubic":
         if model_args:
@@ -433,7 +430,7 @@ def resolve_model(spec: str | Path, scale: int = 4, **model_args) -> nn.Module:
         zoo = ", ".join(_zoo_names()) or "see `srlib zoo list`"
         raise ValueError(
             f"{spec!r} is an untrained preset with random weights; give a checkpoint path (e.g. under "
-            f"data/weights/), a pretrained name ({zoo}) or 'bicubic'"
+            f"srlib/course_weights/), a pretrained name ({zoo}) or 'bicubic'"
         )
     elif path.suffix:
         raise FileNotFoundError(f"checkpoint {spec} not found")
@@ -454,7 +451,7 @@ def describe_model(spec: str | Path) -> str:
     from srlib import models
 
     spec = str(spec)
-    path = Path(spec) if Path(spec).is_file() else weights_dir() / f"{spec}.safetensors"
+    path = Path(spec) if Path(spec).is_file() else course_weights_dir() / f"{spec}.safetensors"
     if models.ALIASES.get(spec, spec) == "bicubic":
         return "MATLAB bicubic, no weights"
     if path.is_file():
@@ -467,7 +464,7 @@ def describe_model(spec: str | Path) -> str:
         for key in ("origin", "description", "summary"):
             if meta.get(key):
                 return str(meta[key])
-        course = path.resolve().parent == weights_dir().resolve()
+        course = path.resolve().parent == course_weights_dir().resolve()
         return (f"srlib course checkpoint {path.stem}" if course else f"checkpoint {path.name}") + _training(meta)
     if spec in _zoo_names():
         from srlib import zoo

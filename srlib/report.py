@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from srlib.utils import PROJECT_ROOT, data_roots, figures_dir
+from srlib.utils import PROJECT_ROOT, course_weights_dir, data_roots, figures_dir
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 PARAMS_DIR = PROJECT_ROOT / "params"
@@ -75,7 +75,7 @@ def machine_summary() -> str:
 def weights_summary() -> list[str]:
     """One line per set of weights a reader should know about: course checkpoints and cached pretrained models."""
     lines = []
-    for card in sorted((PROJECT_ROOT / "data" / "weights").glob("*.md")):
+    for card in sorted(course_weights_dir().glob("*.md")):
         first = card.read_text().strip().splitlines()[0].lstrip("# ") if card.stat().st_size else card.stem
         lines.append(f"course checkpoint {first}")
     from srlib import zoo
@@ -135,7 +135,7 @@ def assemble_html(mode: str, executed: Path, timings: dict[str, float]) -> Path:
         report.cells.append(nbformat.v4.new_markdown_cell(f"# {heading}"))
         if text_file:
             report.cells.append(
-                nbformat.v4.new_markdown_cell((PROJECT_ROOT / "srlib" / "assets" / text_file).read_text())
+                nbformat.v4.new_markdown_cell((Path(__file__).resolve().parent / "assets" / text_file).read_text())
             )
         if stem and (executed / f"{stem}.ipynb").is_file():
             notebook = nbformat.read(executed / f"{stem}.ipynb", as_version=4)

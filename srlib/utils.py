@@ -68,6 +68,15 @@ def data_root() -> Path:
     return data_roots()[0]
 
 
+def course_weights_dir() -> Path:
+    """The course checkpoints (``NAME.safetensors`` + model card ``NAME.md``): ``srlib/course_weights/``.
+
+    They are package data (about 4 MB), so a wheel or ``pip install .`` carries them and a model name such as
+    ``edsr_x4_course`` resolves outside the checkout too.
+    """
+    return Path(__file__).resolve().parent / "course_weights"
+
+
 def figures_dir() -> Path:
     """Where figures are written: ``$SRLIB_FIGURES_DIR`` if set, else ``figures/`` in the project."""
     return Path(os.environ.get("SRLIB_FIGURES_DIR", PROJECT_ROOT / "figures"))

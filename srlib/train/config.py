@@ -2,7 +2,7 @@
 
 ``quick`` presets run in minutes on a 2-core CPU (the notebook, CI); ``paper`` presets are the published
 settings (patch size, batch 16, iterations, learning-rate milestones) for a GPU; ``course`` presets made
-the checkpoints in ``data/weights/`` (T91 + BSD200, x4 bicubic, on a shared 2-core CPU).
+the checkpoints in ``srlib/course_weights/`` (T91 + BSD200, x4 bicubic, on a shared 2-core CPU).
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ _PAPER = dict(
     amp="bf16",
     channels_last=True,
 )
-# Course: the checkpoints in data/weights/, trained on a shared 2-core CPU. Set5 is the monitor set.
+# Course: the checkpoints in srlib/course_weights/, trained on a shared 2-core CPU. Set5 is the monitor set.
 # bf16 autocast + channels_last: 1.9-2.5x less CPU time per step than fp32 NCHW on AVX512-BF16 (BENCHMARKS.md)
 _COURSE = dict(
     train_sets=["T91", "BSD200"],

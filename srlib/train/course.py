@@ -1,4 +1,4 @@
-"""Export a course run: its best weights (float16) to ``data/weights/NAME.safetensors`` and a model card.
+"""Export a course run: its best weights (float16) to ``srlib/course_weights/NAME.safetensors`` and a model card.
 
     python -m srlib.train.course export edsr_course edsr_x4_course --out runs/course
 
@@ -20,10 +20,10 @@ import yaml
 from srlib.train.checkpoint import save_generator
 from srlib.train.config import PRESETS, run_name, to_dict
 from srlib.train.log import plot_curves, read_log
-from srlib.utils import PROJECT_ROOT
+from srlib.utils import course_weights_dir
 
 BENCHMARKS = ("Set5", "Set14", "BSD100")
-WEIGHTS_DIR = PROJECT_ROOT / "data" / "weights"
+WEIGHTS_DIR = course_weights_dir()
 
 
 def machine(threads: int = 0) -> str:
@@ -90,7 +90,7 @@ def _card(name: str, preset: str, run_dir: Path, weights: Path, scores: dict, bi
         "Measured on the exported float16 weights by `srlib.evaluate` (Y channel, BT.601, crop 4, SR quantised "
         "to 8 bits, LR by MATLAB-bicubic `srlib.imresize` from the modcropped HR).",
         "",
-        f"- weights: `data/weights/{weights.name}` (float16 safetensors, "
+        f"- weights: `srlib/course_weights/{weights.name}` (float16 safetensors, "
         f"{weights.stat().st_size / 1e6:.2f} MB); load with `srlib.weights.load_model(path)`",
         f"- architecture: `{cfg.model}` {json.dumps(cfg.model_kwargs)}, scale {cfg.scale}",
         f"- data: {' + '.join(cfg.train_sets)} HR images (../shared/data/train; disjoint from the benchmarks), "
@@ -188,7 +188,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("export", help="export a course run's best weights and write its model card")
     p.add_argument("preset", choices=[k for k in PRESETS if k.endswith("_course")])
-    p.add_argument("name", help="file stem under data/weights/, e.g. edsr_x4_course")
+    p.add_argument("name", help="file stem under srlib/course_weights/, e.g. edsr_x4_course")
     p.add_argument("--out", default="runs/course", help="the runs' root folder")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--card-only", action="store_true", help="rewrite the card from the scores measured before")
