@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from srlib import utils
+
 SECTIONS = ("ceilings", "models", "tiling", "train", "metrics", "data")
 RUN_LOG = "### Run log (appended by `srlib bench`)"
 DIV2K_HR = (1404, 2040)  # (H, W) of a typical DIV2K image; its x4 LR is 351x510
@@ -177,21 +179,11 @@ def peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_info() -> dict:
     import psutil
 
     return dict(
-        cpu=_cpu_model(),
+        cpu=utils.cpu_model(),
         cores=os.cpu_count(),
         threads=torch.get_num_threads(),
         memory_gb=round(psutil.virtual_memory().total / 2**30, 1),
@@ -715,12 +707,7 @@ def _fmt(value) -> str:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    columns: list[str] = []
-    for row in rows:
-        columns += [key for key in row if key not in columns]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
+    return utils.markdown_table(rows, _fmt)
 
 
 def append_run(path: Path, text: str) -> None:

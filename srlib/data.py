@@ -13,7 +13,6 @@ DataLoader workers; call ``set_epoch`` each epoch (as with ``DistributedSampler`
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
@@ -32,7 +31,7 @@ from PIL import Image
 from srlib import degrade
 from srlib.imresize import imresize, modcrop
 from srlib.io import list_images, read_image, write_image
-from srlib.utils import data_roots
+from srlib.utils import data_roots, file_digest
 
 # --- data roots and names -------------------------------------------------------------------------------
 
@@ -189,7 +188,7 @@ def fetch(name: str, root: str | os.PathLike | None = None, timeout: float = 10.
                     f"then run `srlib data fetch {name}` again"
                 ) from error
         algorithm = "md5" if sha256 and len(sha256) == 32 else "sha256"
-        if sha256 and _digest(archive, algorithm) != sha256:
+        if sha256 and file_digest(archive, algorithm) != sha256:
             archive.rename(archive.with_name(archive.name + ".bad"))
             raise RuntimeError(f"{archive} has the wrong {algorithm} (moved to {archive.name}.bad); fetch again")
         _extract(archive, root, info.moves)
@@ -231,14 +230,6 @@ def _download(url: str, dest: Path, timeout: float) -> None:
                 f.write(chunk)
                 bar.update(len(chunk))
     part.rename(dest)
-
-
-def _digest(path: Path, algorithm: str = "sha256") -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class _LinkInArchive(tarfile.FilterError):

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srlib.io import IMAGE_EXTENSIONS
 from srlib.utils import course_weights_dir, positive_int
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -523,8 +524,7 @@ def plan_outputs(inputs: list[str], output: str, overwrite: bool = False) -> lis
     """
     files = _gather_inputs(inputs)
     out = Path(output)
-    image_suffixes = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-    single_file = len(files) == 1 and out.suffix.lower() in image_suffixes and not out.is_dir()
+    single_file = len(files) == 1 and out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir()
     if not single_file:
         in_dirs = {Path(i).resolve() for i in inputs if Path(i).is_dir()} | {f.parent.resolve() for f in files}
         if out.resolve() in in_dirs:

@@ -34,11 +34,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from srlib.utils import positive_int
+from srlib import utils
+from srlib.io import IMAGE_EXTENSIONS
+from srlib.utils import file_digest, positive_int
 
 COLUMNS = ["rater", "item_id", "score", "time", "seconds", "order", "kit"]  # one rating per row
 REFERENCES = {"NN": 1, "HR": 5}  # anchor methods and the score they calibrate
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 SUMMARIZED_KINDS = ("test", "reference")  # calibration and repeated items are not part of a MOS
 
 # The original course report's MOS table (1-5, higher is better). Raters, images and protocol were not
@@ -56,7 +57,7 @@ PUBLISHED_SRGAN_MOS = {
 def _images_by_stem(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder of images")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
     return {p.stem: p for p in files}
 
 
@@ -91,10 +92,6 @@ def _png_bytes(pixels: np.ndarray, rng: np.random.Generator) -> bytes:
     header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))  # 8-bit RGB
     data = b"".join(chunk(b"IDAT", stream[i : i + size]) for i in range(0, len(stream), size))
     return b"\x89PNG\r\n\x1a\n" + header + data + chunk(b"IEND", b"")
-
-
-def _file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _versions(stem: str, folders: dict, hr_files: dict, lr_files: dict, scale: int) -> dict[str, Image.Image]:
@@ -232,7 +229,7 @@ def build_kit(
             public_items[item]["anchor"] = key_items[item]["anchor"]
     # the fingerprint covers the pixels too, but their hashes stay out of the public manifest (equal hashes
     # would tell a curious rater which items are repeats)
-    pixels = {item: _file_hash(image_dir / f"{item}.png") for item in public_items}
+    pixels = {item: file_digest(image_dir / f"{item}.png") for item in public_items}
     fingerprint = hashlib.sha256(
         json.dumps({"items": public_items, "pixels": pixels, "orders": orders}, sort_keys=True).encode()
     ).hexdigest()[:16]
@@ -801,12 +798,7 @@ def _format(value) -> str:
 
 def markdown_table(rows: list[dict]) -> str:
     """A markdown table of a list of dicts (floats to 3 decimals)."""
-    if not rows:
-        return "(none)"
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_format(row[c]) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
+    return utils.markdown_table(rows, _format)
 
 
 def write_csv(rows: list[dict], path: str | Path) -> Path:

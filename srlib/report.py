@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from srlib.utils import PROJECT_ROOT, course_weights_dir, data_roots, figures_dir
+from srlib.utils import PROJECT_ROOT, course_weights_dir, cpu_model, data_roots, figures_dir
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 PARAMS_DIR = PROJECT_ROOT / "params"
@@ -67,7 +67,7 @@ def machine_summary() -> str:
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (
-        f"{platform.node() or 'unknown host'}: {platform.processor() or platform.machine()}, "
+        f"{platform.node() or 'unknown host'}: {cpu_model()}, "
         f"{os.cpu_count()} CPU cores, {device}; Python {platform.python_version()}, torch {torch.__version__}"
     )
 

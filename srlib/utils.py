@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import platform
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +89,40 @@ def cache_dir() -> Path:
     """User cache for converted weights: ``$SRLIB_CACHE_DIR``, else ``~/.cache/srlib``."""
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "srlib"
     return Path(os.environ.get("SRLIB_CACHE_DIR", default))
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes, read in 4 MB chunks (archives of several GB stay out of memory)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (e.g. "AMD EPYC 9454P 48-Core Processor"), else what
+    ``platform`` knows (often just the architecture)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def markdown_table(rows: list[dict], fmt: Callable[[object], str] = str) -> str:
+    """A markdown table of a list of dicts: columns in order of first appearance, cells through ``fmt``
+    (a missing cell is empty), "(none)" for no rows."""
+    if not rows:
+        return "(none)"
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(row[c]) if c in row else "" for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def save_figure(fig, name: str, directory: str | os.PathLike | None = None) -> Path:

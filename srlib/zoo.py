@@ -30,7 +30,7 @@ from pathlib import Path
 from torch import nn
 
 from srlib import weights
-from srlib.utils import cache_dir
+from srlib.utils import cache_dir, file_digest
 
 
 @dataclass(frozen=True)
@@ -164,11 +164,7 @@ def is_cached(name: str) -> bool:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def _check_hash(path: Path, expected: str | None, what: str) -> None:

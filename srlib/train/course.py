@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -20,22 +19,14 @@ import yaml
 from srlib.train.checkpoint import save_generator
 from srlib.train.config import PRESETS, run_name, to_dict
 from srlib.train.log import plot_curves, read_log
-from srlib.utils import course_weights_dir
+from srlib.utils import course_weights_dir, cpu_model
 
 BENCHMARKS = ("Set5", "Set14", "BSD100")
 WEIGHTS_DIR = course_weights_dir()
 
 
 def machine(threads: int = 0) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {threads or torch.get_num_threads()} torch thread(s) per run, torch {torch.__version__}"
+    return f"{cpu_model()}, {threads or torch.get_num_threads()} torch thread(s) per run, torch {torch.__version__}"
 
 
 def evaluate_sets(model, scale: int, sets=BENCHMARKS) -> dict[str, tuple[float, float]]:

@@ -1,0 +1,21 @@
+import hashlib
+
+from srlib import utils
+
+
+def test_file_digest_matches_hashlib(tmp_path):
+    path = tmp_path / "blob.bin"
+    path.write_bytes(bytes(range(256)) * 40000)  # 10 MB: more than one 4 MB chunk
+    assert utils.file_digest(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert utils.file_digest(path, "md5") == hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_markdown_table_columns_in_order_of_first_appearance():
+    table = utils.markdown_table([dict(a=1, b="x"), dict(a=2, c=3.5)], fmt=lambda v: f"<{v}>")
+    assert table.splitlines() == ["| a | b | c |", "|---|---|---|", "| <1> | <x> |  |", "| <2> |  | <3.5> |"]
+    assert utils.markdown_table([]) == "(none)"
+
+
+def test_course_weights_dir_holds_the_course_checkpoints():
+    names = {p.stem for p in utils.course_weights_dir().glob("*.safetensors")}
+    assert {"edsr_x4_course", "rrdb_psnr_x4_course"} <= names
