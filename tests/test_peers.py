@@ -41,6 +41,11 @@ def test_agreement_known_answers():
     levels, psnr = peers.agreement(a + 1 / 255, a)
     assert levels == pytest.approx(1.0, abs=1e-4)
     assert psnr == pytest.approx(20 * math.log10(255), abs=1e-3)  # one level everywhere: 48.13 dB
+    b = a.copy()
+    b[1, 2, 0] += 3 / 255  # one value of 48 three levels off: the largest difference is 3, not the mean
+    levels, psnr = peers.agreement(b, a)
+    assert levels == pytest.approx(3.0, abs=1e-4)
+    assert psnr == pytest.approx(10 * math.log10(48 / (3 / 255) ** 2), abs=1e-3)
 
 
 def test_image_is_8bit_lr():
