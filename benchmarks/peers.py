@@ -219,16 +219,20 @@ def prepare(spec: str, lr_shape: tuple[int, int, int], folder: Path) -> tuple[di
 
 
 def _timed(run, repeat: int):
-    """(last output, seconds of the first call, best seconds of ``repeat`` further calls)."""
+    """(last output, seconds of the first call, best seconds and least CPU seconds of ``repeat`` more calls).
+
+    CPU seconds (user + system, all threads of this process) say what a run cost when other processes share
+    the cores and wall time stretches; threads that spin while waiting are counted too.
+    """
     start = time.perf_counter()
     out = run()
     first = time.perf_counter() - start
-    best = math.inf
+    best = cpu = math.inf
     for _ in range(max(repeat, 1)):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         out = run()
-        best = min(best, time.perf_counter() - start)
-    return out, first, best
+        best, cpu = min(best, time.perf_counter() - start), min(cpu, time.process_time() - cpu_start)
+    return out, first, best, cpu
 
 
 def _chw(lr: np.ndarray) -> np.ndarray:
@@ -254,9 +258,9 @@ def run_srlib(model, lr: np.ndarray, config: str, threads: int, repeat: int) -> 
             model = infer.resolve_model(model)
         load = time.perf_counter() - start
         image = lr.astype(np.float32) / 255  # HWC in [0, 1]: upscale returns the same kind
-        out, first, best = _timed(lambda: infer.upscale(model, image, precision=config), repeat)
+        out, first, best, cpu = _timed(lambda: infer.upscale(model, image, precision=config), repeat)
         ran = infer.resolve_precision(config, "cpu")
-        return dict(out=out, load_s=load, first_s=first, best_s=best, threads=torch.get_num_threads(),
+        return dict(out=out, load_s=load, first_s=first, best_s=best, cpu_s=cpu, threads=torch.get_num_threads(),
                     detail=f"ran {ran}", version=torch.__version__)  # fmt: skip
     finally:
         torch.set_num_threads(previous)
@@ -290,10 +294,10 @@ def run_ncnn(files, lr: np.ndarray, config: str, threads: int, repeat: int) -> d
                 raise RuntimeError(f"ncnn extract({name_out!r}) returned {ret}")
             return _hwc(np.array(y))
 
-    out, first, best = _timed(run, repeat)
+    out, first, best, cpu = _timed(run, repeat)
     detail = (f"fp16 storage {int(opt.use_fp16_storage)} arith {int(opt.use_fp16_arithmetic)}, "
               f"bf16 storage {int(opt.use_bf16_storage)}")  # fmt: skip
-    return dict(out=out, load_s=load, first_s=first, best_s=best, threads=opt.num_threads, detail=detail,
+    return dict(out=out, load_s=load, first_s=first, best_s=best, cpu_s=cpu, threads=opt.num_threads, detail=detail,
                 version=_version("ncnn"))  # fmt: skip
 
 
@@ -309,8 +313,8 @@ def run_onnxruntime(path, lr: np.ndarray, config: str, threads: int, repeat: int
     load = time.perf_counter() - start
     name = session.get_inputs()[0].name
     x = _chw(lr)[None]  # (1, 3, h, w)
-    out, first, best = _timed(lambda: _hwc(session.run(None, {name: x})[0][0]), repeat)
-    return dict(out=out, load_s=load, first_s=first, best_s=best, threads=options.intra_op_num_threads,
+    out, first, best, cpu = _timed(lambda: _hwc(session.run(None, {name: x})[0][0]), repeat)
+    return dict(out=out, load_s=load, first_s=first, best_s=best, cpu_s=cpu, threads=options.intra_op_num_threads,
                 detail="CPUExecutionProvider", version=ort.__version__)  # fmt: skip
 
 
@@ -327,14 +331,20 @@ def run_openvino(path, lr: np.ndarray, config: str, threads: int, repeat: int) -
     load = time.perf_counter() - start
     request = compiled.create_infer_request()
     x = _chw(lr)[None]
-    out, first, best = _timed(lambda: _hwc(request.infer([x])[compiled.output(0)][0]), repeat)
+    out, first, best, cpu = _timed(lambda: _hwc(request.infer([x])[compiled.output(0)][0]), repeat)
     precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # what it picked, e.g. bf16
     used = compiled.get_property("INFERENCE_NUM_THREADS")
-    return dict(out=out, load_s=load, first_s=first, best_s=best, threads=used, precision=precision,
+    return dict(out=out, load_s=load, first_s=first, best_s=best, cpu_s=cpu, threads=used, precision=precision,
                 detail=f"INFERENCE_PRECISION_HINT {precision}", version=ov.__version__.split("-")[0])  # fmt: skip
 
 
 RUNNERS = {"srlib": run_srlib, "ncnn": run_ncnn, "onnxruntime": run_onnxruntime, "openvino": run_openvino}
+IMPORTS = {
+    "srlib": ["torch", "srlib.infer"],
+    "ncnn": ["ncnn"],
+    "onnxruntime": ["onnxruntime"],
+    "openvino": ["openvino"],
+}
 NEEDS = {"ncnn": "ncnn", "onnxruntime": "onnx", "openvino": "onnx"}  # which prepared file a runtime reads
 
 
@@ -363,11 +373,14 @@ def _peak_rss_mib() -> float:
 
 def _worker(spec: dict) -> None:
     """Run one row as told by ``spec`` (from the parent), save its output, print its result on one line."""
+    for module in IMPORTS[spec["runtime"]]:  # first, so that the memory the imports take can be told apart
+        importlib.import_module(module)
+    imports_mib = _peak_rss_mib()
     lr = np.load(spec["input"])
     source = spec["model"] if spec["runtime"] == "srlib" else spec["file"]
     result = RUNNERS[spec["runtime"]](source, lr, spec["config"], spec["threads"], spec["repeat"])
     np.save(spec["output"], result.pop("out"))
-    result["peak_rss_mib"] = _peak_rss_mib()
+    result["peak_rss_mib"], result["imports_rss_mib"] = _peak_rss_mib(), imports_mib
     print(RESULT_TAG + json.dumps(result), flush=True)
 
 
@@ -453,23 +466,24 @@ def _num(value, digits: int) -> str:
 
 def table(rows: list[dict]) -> str:
     """The markdown table of ``rows`` (as ``measure`` returns them), with srlib's default's speed-up on each."""
-    head = ("| model | runtime | config | threads | images/s | s/image | load + 1st run s | peak RSS MiB "
-            "| max diff (levels) | PSNR vs srlib fp32 (dB) | within 2 levels | srlib auto x | version |")  # fmt: skip
-    lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    head = ["model", "runtime", "config", "threads", "images/s", "s/image", "CPU s/image", "load + 1st run s",
+            "peak RSS MiB (imports)", "max diff (levels)", "PSNR vs srlib fp32 (dB)", "within 2 levels",
+            "srlib auto x", "version"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     auto = {r["model"]: r["best_s"] for r in rows if (r["runtime"], r["config"]) == ("srlib", "auto") and "best_s" in r}
     for r in rows:
-        name = f"| {r['model']} | {r['runtime']} | {r['config']}"
-        if r.get("status") != "ok":
-            lines.append(f"{name} | {r.get('status', '?')} |" + " |" * 9)
-            continue
-        config = f"{r['config']} ({r['detail']})" if r.get("detail") else r["config"]
-        speedup = r["best_s"] / auto[r["model"]] if r["model"] in auto else None
-        within = {True: "yes", False: "**no**"}.get(r.get("within_2_levels"), "")
-        lines.append(
-            f"| {r['model']} | {r['runtime']} | {config} | {r['threads']} | {1 / r['best_s']:.3f} | {r['best_s']:.2f} "
-            f"| {r['load_s'] + r['first_s']:.1f} | {r['peak_rss_mib']:.0f} | {_num(r.get('max_diff_levels'), 2)} "
-            f"| {_num(r.get('psnr_vs_srlib_fp32_db'), 1)} | {within} | {_num(speedup, 2)} | {r['version']} |"
-        )
+        if r.get("status") != "ok":  # not installed, skipped or failed: say so in the first free cell
+            cells = [r["model"], r["runtime"], r["config"], r.get("status", "?")] + [""] * (len(head) - 4)
+        else:
+            speedup = r["best_s"] / auto[r["model"]] if r["model"] in auto else None
+            within = {True: "yes", False: "**no**"}.get(r.get("within_2_levels"), "")
+            cells = [
+                r["model"], r["runtime"], f"{r['config']} ({r['detail']})", r["threads"], f"{1 / r['best_s']:.3f}",
+                f"{r['best_s']:.2f}", f"{r['cpu_s']:.2f}", f"{r['load_s'] + r['first_s']:.1f}",
+                f"{r['peak_rss_mib']:.0f} ({r['imports_rss_mib']:.0f})", _num(r.get("max_diff_levels"), 2),
+                _num(r.get("psnr_vs_srlib_fp32_db"), 1), within, _num(speedup, 2), r["version"],
+            ]  # fmt: skip
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 
 

@@ -104,8 +104,8 @@ def test_failed_row_is_reported_not_raised(tmp_path):
 
 def test_table_has_one_cell_per_column_on_every_row():
     ok = dict(model="m", runtime="srlib", config="auto", status="ok", detail="ran bf16", threads=2, best_s=0.5,
-              load_s=0.1, first_s=1.0, peak_rss_mib=900.0, max_diff_levels=0.5, psnr_vs_srlib_fp32_db=60.0,
-              within_2_levels=True, version="2")  # fmt: skip
+              cpu_s=1.0, load_s=0.1, first_s=1.0, peak_rss_mib=900.0, imports_rss_mib=700.0, max_diff_levels=0.5,
+              psnr_vs_srlib_fp32_db=60.0, within_2_levels=True, version="2")  # fmt: skip
     missing = dict(model="m", runtime="openvino", config="fp32", status="not installed")
     lines = peers.table([ok, missing]).splitlines()
     assert len({line.count("|") for line in lines}) == 1
