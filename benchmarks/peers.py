@@ -488,7 +488,11 @@ def table(rows: list[dict]) -> str:
 
 
 def summary(rows: list[dict]) -> list[str]:
-    """Per model: srlib's default against the fastest peer (all rows, and those within 2 levels)."""
+    """Per model: srlib's default against the fastest peer, and the fastest peer within 2 levels of srlib fp32.
+
+    Each ratio is the peer's time over srlib's (at or above 1: srlib's default is as fast or faster), by wall
+    time and by CPU time; on a loaded machine the CPU-time ratio is the steadier of the two.
+    """
     lines = []
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == model and r.get("status") == "ok"]
@@ -496,13 +500,17 @@ def summary(rows: list[dict]) -> list[str]:
         peers = [r for r in mine if r["runtime"] != "srlib"]
         if auto is None or not peers:
             continue
+        levels = _num(auto.get("max_diff_levels"), 2)
+        lines.append(f"{model}: srlib auto ({auto['detail']}, {levels} levels from srlib fp32): "
+                     f"{1 / auto['best_s']:.3f} images/s, {auto['cpu_s']:.2f} CPU s/image")  # fmt: skip
         agreeing = [r for r in peers if r.get("within_2_levels")]
         for label, pool in (("fastest peer", peers), ("fastest peer within 2 levels", agreeing)):
             if pool:
                 best = min(pool, key=lambda r: r["best_s"])
-                lines.append(f"{model}: srlib auto ({auto['detail']}) {1 / auto['best_s']:.3f} images/s vs {label} "
-                             f"{best['runtime']} {best['config']} {1 / best['best_s']:.3f} images/s: "
-                             f"{best['best_s'] / auto['best_s']:.2f}x")  # fmt: skip
+                lines.append(f"{model}: {label}: {best['runtime']} {best['config']} ({best['detail']}), "
+                             f"{1 / best['best_s']:.3f} images/s, {best['cpu_s']:.2f} CPU s/image; srlib auto at "
+                             f"{best['best_s'] / auto['best_s']:.2f}x its speed by wall time, "
+                             f"{best['cpu_s'] / auto['cpu_s']:.2f}x by CPU time")  # fmt: skip
     return lines
 
 
@@ -537,7 +545,11 @@ def main(argv=None) -> int:
     print(f"Machine: {before['cpu']}, {before['logical_cpus']} logical CPUs ({flags}); load average "
           f"{before['load_avg'][0]:.2f} before, {after[0]:.2f} after.\n")  # fmt: skip
     print(table(rows))
-    print("\n'srlib auto x': this row's seconds per image / srlib auto's (above 1: srlib's default is faster).")
+    print(
+        "\n'srlib auto x': this row's seconds per image / srlib auto's (above 1: srlib's default is faster). "
+        "CPU s: user + system seconds of the row's process for its fastest-CPU run; 'imports': peak RSS after "
+        "importing the runtime, before any model.\n"
+    )
     for line in summary(rows) + notes:
         print(f"- {line}")
     if args.json:

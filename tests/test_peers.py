@@ -110,3 +110,7 @@ def test_table_has_one_cell_per_column_on_every_row():
     lines = peers.table([ok, missing]).splitlines()
     assert len({line.count("|") for line in lines}) == 1
     assert "not installed" in lines[-1] and "| 2.000 |" in lines[2]
+    peer = dict(ok, runtime="onnxruntime", config="fp32", detail="CPU", best_s=1.0, cpu_s=1.5, within_2_levels=False)
+    text = "\n".join(peers.summary([ok, peer, missing]))
+    assert "fastest peer: onnxruntime fp32" in text and "2.00x its speed by wall time, 1.50x by CPU time" in text
+    assert "within 2 levels:" not in text  # the only peer is further off
