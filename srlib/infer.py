@@ -17,9 +17,11 @@ returns the same kind, layout and dtype, ``scale`` times larger:
   input, each output transformed back, averaged;
 - ``precision``: "fp32", "bf16" (the convolutions in bfloat16, the first and last layers and RRDBNet's
   residual stream in float32: ``srlib.models.fast``), "fp16" (CUDA only) or "auto", the default: bf16 on
-  a CPU with native bf16 (AVX512-BF16 or AMX), fp32 elsewhere. bf16 costs at most 0.01 dB of PSNR on
-  Set5, Set14 and BSD100 for every zoo and course model (BENCHMARKS.md, "bf16 inference"); ``fast``
-  (default) runs fp32 through the fused forwards of ``srlib.models.fast``, equal to 1e-5;
+  a CPU with native bf16 (AVX512-BF16 or AMX), fp32 elsewhere. bf16 moves Y-PSNR against HR by less
+  than 0.02 dB on Set5, Set14 and BSD100 for every course and zoo model measured, and the output sits 53-68
+  dB from fp32's, but a few pixels of a 23-block RRDBNet differ by up to 6 levels (BENCHMARKS.md, "bf16
+  inference"): use fp32 where outputs must match bit for bit; ``fast`` (default) runs fp32 through the
+  fused forwards of ``srlib.models.fast``, equal to 1e-5;
 - ``tile_pad=None`` (default) reads ``default_tile_pad(model)`` pixels of context around each tile: enough
   that tiled equals untiled within one 8-bit level at any tile of 32 or more (BENCHMARKS.md, "Tiling").
 
