@@ -264,7 +264,7 @@ def conv_ceiling(sizes=(128,), repeat: int = 5, family: str = "fp32") -> float:
 
 
 def theoretical_peak() -> list[dict]:
-    """Peak GFLOP/s per format from the core count, the clock /proc/cpuinfo reports and the FLOPs per cycle
+    """Peak GFLOP/s per format from the cores torch uses, the clock /proc/cpuinfo reports and the FLOPs per cycle
     per core of the few microarchitectures srlib knows; empty when the CPU is not one of them.
 
     Zen 4 (AMD family 0x19, models 0x10-0x1f and 0x60-0xaf): two 256-bit FMA pipes, 32 fp32 FLOP/cycle; its
@@ -292,7 +292,7 @@ def theoretical_peak() -> list[dict]:
         arch = "Intel with AMX"
     else:
         return []
-    cores = os.cpu_count() or 1
+    cores = min(os.cpu_count() or 1, torch.get_num_threads())  # the cores the measured rows may use
     return [
         dict(
             what=f"peak {fmt} ({arch}: {cores} cores x {mhz / 1000:.2f} GHz x {flops} FLOP/cycle)",

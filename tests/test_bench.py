@@ -24,6 +24,7 @@ def test_theoretical_peak_reads_zen4_and_amx(monkeypatch, tmp_path):
     zen4 = "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\ncpu MHz\t\t: 2600.000\nflags\t\t: avx512_bf16\n"
     real_read = bench.Path.read_text
     monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(bench.torch, "get_num_threads", lambda: 2)
     monkeypatch.setattr(
         bench.Path, "read_text", lambda self, *a, **k: zen4 if str(self) == "/proc/cpuinfo" else real_read(self)
     )
