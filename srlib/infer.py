@@ -143,10 +143,13 @@ def resolve_precision(precision: str, device: torch.device | str) -> str:
     return precision
 
 
-# Context pixels per tile side that make tiled equal untiled within one 8-bit level at tiles >= 32, the
-# largest needed by any zoo or course model of the family (BENCHMARKS.md, "Tiling"): RRDBNet's receptive
-# field spans hundreds of pixels, but trained weights let the influence fade after a few dozen.
-TILE_PADS = {"RRDBNet": 24, "EDSR": 16, "SRResNet": 16, "MSRResNet": 16}
+# Context pixels per tile side that make tiled equal untiled within one 8-bit level (fp32) at tiles >= 32:
+# the largest needed by any zoo or course model of the family, rounded up to 4 (benchmarks/tile_pad.py,
+# BENCHMARKS.md "Tiling"). RRDBNet's receptive field spans hundreds of pixels; trained weights let the
+# influence fade, slowest in Real-ESRGAN x4plus (needs 72). EDSR and MSRResNet: the course models need 8;
+# the official EDSR weights (16, 32 blocks) cannot be fetched here, so EDSR's 32 scales that 8 by receptive
+# field (not measured), as SRResNet's 16 (no checkpoint at hand) does for its 16 blocks.
+TILE_PADS = {"RRDBNet": 72, "EDSR": 32, "SRResNet": 16, "MSRResNet": 8}
 TILE_PAD_OTHER = 32  # a family not measured: generous
 
 

@@ -419,3 +419,20 @@ def test_cli_model_arg_sets_what_the_checkpoint_cannot_carry(image_folder, tmp_p
     assert infer.parse_model_args(["scale=3", "res_scale=1e-1", "flag=false", "name=x"]) == dict(
         scale=3, res_scale=0.1, flag=False, name="x"
     )
+
+
+def test_default_tile_pad_is_seamless_on_a_course_rrdb(benchmarks_dir):
+    """The course RRDBNet at tile 32 with the default pad: within one 8-bit level of untiled (fp32), on a
+    strip of baboon's x4 LR wide enough that the first tile's window is cut. benchmarks/tile_pad.py measures
+    every model (this one needs 8 px; with tile_pad 0 this strip differs by 99 levels)."""
+    from srlib.io import read_image
+
+    hr = read_image(benchmarks_dir / "Set14" / "HR" / "baboon.png")
+    lr = imresize(torch.from_numpy(hr).permute(2, 0, 1)[None], scale=0.25).clamp(0, 1)  # (1, 3, 120, 125)
+    model = infer.resolve_model("rrdb_psnr_x4_course")
+    pad = infer.default_tile_pad(model)
+    strip = lr[..., 52:68, : 32 + pad + 8]  # one row of tiles; tile 0 reads 32 + pad columns, then a cut
+    assert strip.shape[-1] == 32 + pad + 8, "the strip must be wider than a tile and its padding"
+    whole = (infer.upscale(model, strip, precision="fp32") * 255).round()
+    tiled = (infer.upscale(model, strip, tile=32, precision="fp32") * 255).round()
+    assert float((tiled - whole).abs().max()) <= 1
