@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -22,15 +21,11 @@ from PIL import Image
 
 from srlib import data
 from srlib.imresize import imresize, modcrop
+from srlib.utils import cpu_model
 
 
 def _machine() -> str:
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (
         f"{cpu}, {os.cpu_count()} CPUs, load {load:.1f}, torch {torch.__version__}, {torch.get_num_threads()} threads"

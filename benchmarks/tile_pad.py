@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import sys
 import time
@@ -42,6 +41,7 @@ import torch
 from srlib import data, infer, zoo
 from srlib.imresize import imresize, modcrop
 from srlib.io import read_image
+from srlib.utils import cpu_model
 
 IMAGES = (("Set14", "baboon.png"), ("BSD100", "253027.png"))
 TILES = (32, 48, 64)
@@ -50,12 +50,7 @@ DIV2K_LR = (351, 510)  # (H, W): the x4 LR of a 2040x1404 DIV2K image
 
 
 def _machine() -> str:
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     return f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
