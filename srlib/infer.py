@@ -19,11 +19,13 @@ returns the same kind, layout and dtype, ``scale`` times larger:
   residual stream in float32: ``srlib.models.fast``), "fp16" (CUDA only) or "auto", the default: bf16 on
   a CPU with native bf16 (AVX512-BF16 or AMX), fp32 elsewhere. bf16 moves Y-PSNR against HR by less
   than 0.02 dB on Set5, Set14 and BSD100 for every course and zoo model measured, and the output sits 53-68
-  dB from fp32's, but a few pixels of a 23-block RRDBNet differ by up to 6 levels (BENCHMARKS.md, "bf16
+  dB from fp32's, but a few pixels of the 23-block RRDBNets differ by up to 14 levels (BENCHMARKS.md, "bf16
   inference"): use fp32 where outputs must match bit for bit; ``fast`` (default) runs fp32 through the
   fused forwards of ``srlib.models.fast``, equal to 1e-5;
 - ``tile_pad=None`` (default) reads ``default_tile_pad(model)`` pixels of context around each tile: enough
-  that tiled equals untiled within one 8-bit level at any tile of 32 or more (BENCHMARKS.md, "Tiling").
+  that tiled equals untiled within one 8-bit level in fp32 at any tile of 32 or more, for every zoo and course
+  model at hand; in bf16 the deep RRDBNets stay up to 8 levels from untiled bf16 at any pad, no further from
+  the fp32 output than untiled bf16 is (BENCHMARKS.md, "Tiling").
 
 ``srlib upscale`` drives it from the command line; ``resolve_model`` turns a preset name, a pretrained
 (zoo) name or a checkpoint path into a model, and is shared with ``srlib evaluate`` and the notebooks.
@@ -143,12 +145,14 @@ def resolve_precision(precision: str, device: torch.device | str) -> str:
     return precision
 
 
-# Context pixels per tile side that make tiled equal untiled within one 8-bit level (fp32) at tiles >= 32:
-# the largest needed by any zoo or course model of the family, rounded up to 4 (benchmarks/tile_pad.py,
-# BENCHMARKS.md "Tiling"). RRDBNet's receptive field spans hundreds of pixels; trained weights let the
-# influence fade, slowest in Real-ESRGAN x4plus (needs 72). EDSR and MSRResNet: the course models need 8;
-# the official EDSR weights (16, 32 blocks) cannot be fetched here, so EDSR's 32 scales that 8 by receptive
-# field (not measured), as SRResNet's 16 (no checkpoint at hand) does for its 16 blocks.
+# Context pixels per tile side that make tiled equal untiled within one 8-bit level in fp32 at tiles 32, 48
+# and 64: the largest needed by any zoo or course model of the family, rounded up to 4 (benchmarks/tile_pad.py
+# on x2 LRs of baboon and BSD100 253027; BENCHMARKS.md "Tiling"). RRDBNet: Real-ESRGAN x4plus needs 72 (RealSR
+# DF2K 40, DF2K-JPEG 44, x4plus anime 52, the course RRDBs 8). MSRResNet: the course models need 8. EDSR: the
+# course model needs 8; the official weights (16, 32 blocks) cannot be fetched here, so 32 scales that 8 by
+# receptive field, unmeasured, as SRResNet's 16 does (no checkpoint at hand). In bf16 no pad brings the 6- and
+# 23-block RRDBNets within one level of untiled bf16 (2-8 levels at 72: bf16 rounding turns the smallest change
+# into a few levels), but tiled bf16 is as close to fp32 as untiled bf16 is (2-8 levels against 6-14).
 TILE_PADS = {"RRDBNet": 72, "EDSR": 32, "SRResNet": 16, "MSRResNet": 8}
 TILE_PAD_OTHER = 32  # a family not measured: generous
 
