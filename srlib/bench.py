@@ -272,12 +272,7 @@ def theoretical_peak() -> list[dict]:
     FMA ports (64 fp32 FLOP/cycle) and AMX tiles at 1024 bf16 FLOP / 2048 int8 ops per cycle (Intel's figures).
     Under a hypervisor the clock read is often the base clock, so a measured rate may exceed this peak.
     """
-    try:
-        info = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
-    except OSError:
-        return []
-    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    fields = utils.cpuinfo()
     flags = set(fields.get("flags", "").split())
     try:
         mhz, family, model = float(fields["cpu MHz"]), int(fields["cpu family"]), int(fields["model"])

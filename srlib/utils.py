@@ -100,16 +100,19 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     return digest.hexdigest()
 
 
+def cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo ("model name", "flags", "cpu MHz", ...); {} elsewhere."""
+    try:
+        first = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+    except OSError:
+        return {}
+    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.splitlines() if ":" in line)}
+
+
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (e.g. "AMD EPYC 9454P 48-Core Processor"), else what
     ``platform`` knows (often just the architecture)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpuinfo().get("model name") or platform.processor() or platform.machine()
 
 
 def markdown_table(rows: list[dict], fmt: Callable[[object], str] = str) -> str:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import functools
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -53,12 +52,10 @@ def cpu_has_native_bf16() -> bool:
     torch's own check (``torch.ops.mkldnn._is_mkldnn_bf16_supported``) also says yes on AVX-512 CPUs
     without bf16 instructions, where oneDNN emulates bf16 more slowly than fp32.
     """
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return bool({"avx512_bf16", "amx_bf16"} & set(flags)) and torch.backends.mkldnn.is_available()
+    from srlib.utils import cpuinfo
+
+    flags = set(cpuinfo().get("flags", "").split())
+    return bool({"avx512_bf16", "amx_bf16"} & flags) and torch.backends.mkldnn.is_available()
 
 
 def _mkldnn_ok(x: torch.Tensor) -> bool:
