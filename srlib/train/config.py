@@ -278,8 +278,8 @@ _COURSE = dict(
     amp="auto",
     channels_last=True,
 )
-# The PSNR-oriented course runs (from scratch): a short warm-up, validation and a checkpoint every 250 steps.
-_COURSE_PSNR = dict(_COURSE, warmup_steps=100, val_every=250, ckpt_every=250)
+# The PSNR-oriented course runs (from scratch): a short warm-up, validation and a checkpoint every 500 steps.
+_COURSE_PSNR = dict(_COURSE, warmup_steps=100, val_every=500, ckpt_every=500)
 
 PRESETS: dict[str, TrainConfig] = {
     # EDSR (Lim et al. 2017): L1, Adam 1e-4 (0.9, 0.999), LR patches 48x48, lr halved every 200k.
@@ -304,10 +304,10 @@ PRESETS: dict[str, TrainConfig] = {
         model="edsr_baseline",
         model_kwargs=dict(num_feat=32, num_block=8),
         lr=5e-4,
-        patch_size=96,
+        patch_size=64,  # 16x16 LR: 2.25x the steps of 96 for the same CPU time, and samples matter more here
         batch_size=16,
-        total_steps=2400,
-        milestones=[1600, 2100],
+        total_steps=15000,
+        milestones=[10000, 13000],
         **_COURSE_PSNR,
     ),
     # SRResNet (Ledig et al. 2017): MSE, Adam 1e-4, HR patches 96x96, 1e6 updates.
@@ -324,8 +324,8 @@ PRESETS: dict[str, TrainConfig] = {
         pixel_loss="mse",
         patch_size=64,
         batch_size=16,
-        total_steps=1200,
-        milestones=[800, 1050],
+        total_steps=12000,
+        milestones=[8000, 10500],
         **_COURSE_PSNR,
     ),
     # SRGAN: content (VGG54, or MSE) + 1e-3 adversarial; 1e5 updates at 1e-4, then 1e5 at 1e-5.
@@ -376,8 +376,8 @@ PRESETS: dict[str, TrainConfig] = {
         lr=5e-4,
         patch_size=64,
         batch_size=8,
-        total_steps=3500,
-        milestones=[1400, 1800],
+        total_steps=24000,
+        milestones=[16000, 21000],
         **_COURSE_PSNR,
     ),
     # ESRGAN: conv5_4 perceptual (L1) + 5e-3 RaGAN + 1e-2 L1, Adam 1e-4 (0.9, 0.99), from the PSNR RRDB.
