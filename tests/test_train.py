@@ -375,10 +375,12 @@ def test_course_card_says_what_the_perceptual_term_was(tmp_path):
     (run / "best_meta.json").write_text(json.dumps({"step": "200", "perceptual": "conv54random"}))
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"0" * 1000)
-    scores = {"Set5": (25.5, 0.77)}
-    card = course._card("esrgan_x4_course", "esrgan_course", run, weights, scores, {"Set5": (28.42, 0.81)})
-    assert "conv54random" in card and "random-weight" in card and "| Set5 | 25.50 | 0.7700 |" in card
-    psnr_card = course._card("edsr_x4_course", "edsr_course", run, weights, scores, {"Set5": (28.42, 0.81)})
+    scores = {"Set5": {"psnr": 25.5, "ssim": 0.77, "niqe": 5.25, "colour_shift": 0.5, "periodic_energy": 0.0012}}
+    bicubic = {"Set5": {"psnr": 28.42, "ssim": 0.81, "niqe": 7.5}}
+    card = course._card("esrgan_x4_course", "esrgan_course", run, weights, scores, bicubic)
+    assert "conv54random" in card and "random-weight" in card
+    assert "| Set5 | 25.50 | 0.7700 | 5.25 | 0.50 | 0.0012 | 28.42 / 0.8100 / 7.50 |" in card
+    psnr_card = course._card("edsr_x4_course", "edsr_course", run, weights, scores, bicubic)
     assert "random-weight" not in psnr_card and "monitor set: Set5" in psnr_card
 
 

@@ -29,14 +29,28 @@ def machine(threads: int = 0) -> str:
     return f"{cpu_model()}, {threads or torch.get_num_threads()} torch thread(s) per run, torch {torch.__version__}"
 
 
-def evaluate_sets(model, scale: int, sets=BENCHMARKS) -> dict[str, tuple[float, float]]:
-    """Mean Y-PSNR / SSIM (crop = scale) on each benchmark's MATLAB-bicubic LR, by ``srlib.evaluate``."""
+METRICS = ("psnr", "ssim", "niqe", "colour_shift", "periodic_energy")
+
+
+def evaluate_sets(model, scale: int, sets=BENCHMARKS) -> dict[str, dict[str, float]]:
+    """Per benchmark: mean Y-PSNR / SSIM (crop = scale), official NIQE and the artefact measures (colour shift,
+    periodic energy) on its MATLAB-bicubic LR, by ``srlib.evaluate``."""
     from srlib.evaluate import evaluate
 
     out = {}
     for name in sets:
-        result = evaluate(model, data=name, scale=scale, device="cpu", lpips=False, progress=False)
-        out[name] = (result["mean"]["psnr_y"], result["mean"]["ssim_y"])
+        result = evaluate(
+            model,
+            data=name,
+            scale=scale,
+            device="cpu",
+            lpips=False,
+            progress=False,
+            niqe_model="official",
+            artefacts=True,
+        )
+        mean = result["mean"]
+        out[name] = {"psnr": mean["psnr_y"], "ssim": mean["ssim_y"], **{k: mean[k] for k in METRICS[2:]}}
     return out
 
 
@@ -71,15 +85,22 @@ def _card(name: str, preset: str, run_dir: Path, weights: Path, scores: dict, bi
         f"Trained by `srlib.train` with preset `{preset}` (`scripts/train_course_checkpoints.sh "
         f"{preset.removesuffix('_course')}` reproduces it). A small course model, x4, MATLAB-bicubic degradation.",
         gan_note,
-        "| set | Y-PSNR (dB) | SSIM | bicubic Y-PSNR / SSIM |",
-        "|---|---|---|---|",
+        "| set | Y-PSNR (dB) | SSIM | NIQE | colour shift | periodic energy | bicubic Y-PSNR / SSIM / NIQE |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for set_name, (p, s) in scores.items():
-        lines.append(f"| {set_name} | {p:.2f} | {s:.4f} | {bicubic[set_name][0]:.2f} / {bicubic[set_name][1]:.4f} |")
+    for set_name, m in scores.items():
+        b = bicubic[set_name]
+        lines.append(
+            f"| {set_name} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m.get('niqe', float('nan')):.2f} | "
+            f"{m.get('colour_shift', float('nan')):.2f} | {m.get('periodic_energy', float('nan')):.4f} | "
+            f"{b['psnr']:.2f} / {b['ssim']:.4f} / {b.get('niqe', float('nan')):.2f} |"
+        )
     lines += [
         "",
         "Measured on the exported float16 weights by `srlib.evaluate` (Y channel, BT.601, crop 4, SR quantised "
-        "to 8 bits, LR by MATLAB-bicubic `srlib.imresize` from the modcropped HR).",
+        "to 8 bits, LR by MATLAB-bicubic `srlib.imresize` from the modcropped HR). NIQE: the published MATLAB "
+        "model (lower is more natural); colour shift: mean |SR - HR| of 16x16 block means in 8-bit levels; "
+        "periodic energy: share of the SR - HR residual spectrum on the x4 grid frequencies (`srlib.artefacts`).",
         "",
         f"- weights: `srlib/course_weights/{weights.name}` (float16 safetensors, "
         f"{weights.stat().st_size / 1e6:.2f} MB); load with `srlib.weights.load_model(path)`",
@@ -139,10 +160,10 @@ def export(
     cfg = PRESETS[preset]
     run_dir = _run_dir(cfg, out_root)
     card = weights_dir / f"{name}.md"
-    bicubic_cache = Path(out_root) / f"bicubic_x{cfg.scale}.json"  # the same for every card: measured once
+    bicubic_cache = Path(out_root) / f"bicubic_x{cfg.scale}_niqe.json"  # the same for every card: measured once
     if card_only:
-        scores = {k: (v["psnr"], v["ssim"]) for k, v in json.loads((weights_dir / f"{name}.json").read_text()).items()}
-        bicubic = {k: tuple(v) for k, v in json.loads(bicubic_cache.read_text()).items()}
+        scores = json.loads((weights_dir / f"{name}.json").read_text())
+        bicubic = json.loads(bicubic_cache.read_text())
         card.write_text(_card(name, preset, run_dir, weights_dir / f"{name}.safetensors", scores, bicubic))
         return card
     # PSNR runs export their best validation weights; GAN runs their final ones (the best-PSNR step of a
@@ -161,15 +182,14 @@ def export(
     )
     scores = evaluate_sets(load_model(weights), cfg.scale)  # the float16 weights, as committed
     if bicubic_cache.is_file():
-        bicubic = {k: tuple(v) for k, v in json.loads(bicubic_cache.read_text()).items()}
+        bicubic = json.loads(bicubic_cache.read_text())
     else:
         bicubic = evaluate_sets(build_model("bicubic", scale=cfg.scale), cfg.scale)
         bicubic_cache.write_text(json.dumps(bicubic))
     card.write_text(_card(name, preset, run_dir, weights, scores, bicubic))
     fig = plot_curves(run_dir / "log.csv", title=f"{name}: {run_dir.name} (srlib.train, shared CPU)")
     fig.savefig(weights_dir / f"{name}_curves.png", dpi=80)
-    scores_json = {k: {"psnr": v[0], "ssim": v[1]} for k, v in scores.items()}
-    (weights_dir / f"{name}.json").write_text(json.dumps(scores_json, indent=1))
+    (weights_dir / f"{name}.json").write_text(json.dumps(scores, indent=1))
     print(card.read_text())
     return card
 
