@@ -145,6 +145,31 @@ def test_discriminators_give_one_logit_and_refuse_other_sizes(name, size):
     assert adaptive(torch.rand(2, 3, size + 32, size + 32)).shape == (2, 1)
 
 
+def test_random_roll_rolls_each_sample_by_its_own_shift():
+    from srlib.models.discriminators import random_roll
+
+    x = torch.rand(6, 3, 8, 10)
+    torch.manual_seed(3)
+    y = random_roll(x, 4)
+    torch.manual_seed(3)
+    dy, dx = torch.randint(0, 4, (6,)), torch.randint(0, 4, (6,))
+    for i in range(6):
+        torch.testing.assert_close(y[i], torch.roll(x[i], (int(dy[i]), int(dx[i])), dims=(1, 2)), rtol=0, atol=0)
+    assert len({(int(a), int(b)) for a, b in zip(dy, dx, strict=True)}) > 1  # shifts differ between samples
+
+
+@pytest.mark.parametrize("name,size", [("srgan_discriminator", 96), ("vgg_discriminator", 128)])
+def test_discriminator_shift_jitter_acts_in_training_only(name, size):
+    torch.manual_seed(0)
+    model = build_model(name, num_feat=8, shift_jitter=4)
+    x = torch.rand(4, 3, size, size)
+    model.eval()
+    assert torch.equal(model(x), model(x))
+    model.train()  # train-mode BN on the same batch is deterministic: only the jitter can change the logits
+    outputs = {tuple(model(x).flatten().tolist()) for _ in range(3)}
+    assert len(outputs) > 1
+
+
 def test_count_flops_of_a_single_conv_is_closed_form():
     conv = torch.nn.Conv2d(3, 5, 3, padding=1)
     assert count_flops(conv, (4, 6)) == 2 * (3 * 3 * 3) * 5 * 4 * 6

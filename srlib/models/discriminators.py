@@ -2,6 +2,11 @@
 
 SRGANDiscriminator: Ledig et al. 2017, 96x96 input. VGGStyleDiscriminator: ESRGAN, 128x128 input.
 Input: float RGB in [0, 1], shape (B, 3, S, S) -> logits (B, 1).
+
+``shift_jitter=k`` (both): in training, each sample is rolled by a random (dy, dx) in [0, k) before the convs,
+so the discriminator's stride grid never lines up with the generator's sub-pixel (PixelShuffle) grid the
+same way twice. Without it the adversarial gradient can reward a fixed period-4 pattern, which is the
+checkerboard a GAN fine-tune paints over flat regions (issue #14's ablations measure it).
 """
 
 from __future__ import annotations
@@ -29,10 +34,12 @@ class _PatchClassifier(nn.Module):
         input_size: int,
         hidden: int,
         adaptive_pool: bool,
+        shift_jitter: int = 0,
     ):
         super().__init__()
         self.input_size = input_size
         self.adaptive_pool = adaptive_pool
+        self.shift_jitter = shift_jitter
         side = input_size // 2**num_halvings
         self.features = features
         self.pool = nn.AdaptiveAvgPool2d(side) if adaptive_pool else nn.Identity()
@@ -49,13 +56,34 @@ class _PatchClassifier(nn.Module):
                 f"{type(self).__name__} expects {self.input_size}x{self.input_size} patches, got "
                 f"{x.shape[-2]}x{x.shape[-1]}; crop to that size or build it with adaptive_pool=True"
             )
+        if self.training and self.shift_jitter > 1:
+            x = random_roll(x, self.shift_jitter)
         return self.classifier(self.pool(self.features(x)))  # (B, 1) logits
+
+
+def random_roll(x: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """Each sample of (B, C, H, W) rolled (wrapping around) by its own random (dy, dx) in [0, max_shift)."""
+    b, _, h, w = x.shape
+    dy = torch.randint(0, max_shift, (b,), device=x.device)
+    dx = torch.randint(0, max_shift, (b,), device=x.device)
+    rows = (torch.arange(h, device=x.device)[None, :] - dy[:, None]) % h  # (B, H): source row of each output row
+    cols = (torch.arange(w, device=x.device)[None, :] - dx[:, None]) % w
+    index = rows[:, None, :, None] * w + cols[:, None, None, :]  # (B, 1, H, W) flat source positions
+    flat = x.flatten(2).gather(2, index.flatten(2).expand(-1, x.shape[1], -1))
+    return flat.view_as(x)
 
 
 class SRGANDiscriminator(_PatchClassifier):
     """Eight 3x3 convs (64 -> 512 features, stride 2 every other layer, BN from the second), dense 1024."""
 
-    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, input_size: int = 96, adaptive_pool: bool = False):
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_feat: int = 64,
+        input_size: int = 96,
+        adaptive_pool: bool = False,
+        shift_jitter: int = 0,
+    ):
         widths = [
             num_feat,
             num_feat,
@@ -69,13 +97,20 @@ class SRGANDiscriminator(_PatchClassifier):
         layers = _conv_block(num_in_ch, widths[0], 3, 1, bn=False)
         for i in range(1, 8):
             layers += _conv_block(widths[i - 1], widths[i], 3, stride=2 if i % 2 else 1)
-        super().__init__(nn.Sequential(*layers), widths[-1], 4, input_size, 1024, adaptive_pool)
+        super().__init__(nn.Sequential(*layers), widths[-1], 4, input_size, 1024, adaptive_pool, shift_jitter)
 
 
 class VGGStyleDiscriminator(_PatchClassifier):
     """ESRGAN's discriminator: five stages of (3x3 conv, 4x4 stride-2 conv), 64 -> 512 features, dense 100."""
 
-    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, input_size: int = 128, adaptive_pool: bool = False):
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_feat: int = 64,
+        input_size: int = 128,
+        adaptive_pool: bool = False,
+        shift_jitter: int = 0,
+    ):
         widths = [num_feat, 2 * num_feat, 4 * num_feat, 8 * num_feat, 8 * num_feat]
         layers: list[nn.Module] = []
         in_ch = num_in_ch
@@ -83,4 +118,4 @@ class VGGStyleDiscriminator(_PatchClassifier):
             layers += _conv_block(in_ch, width, 3, 1, bn=stage > 0)
             layers += _conv_block(width, width, 4, 2)
             in_ch = width
-        super().__init__(nn.Sequential(*layers), widths[-1], 5, input_size, 100, adaptive_pool)
+        super().__init__(nn.Sequential(*layers), widths[-1], 5, input_size, 100, adaptive_pool, shift_jitter)
