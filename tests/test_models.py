@@ -170,6 +170,20 @@ def test_discriminator_shift_jitter_acts_in_training_only(name, size):
     assert len(outputs) > 1
 
 
+@pytest.mark.parametrize("name,size", [("srgan_discriminator", 96), ("vgg_discriminator", 128)])
+def test_discriminator_norm_choices(name, size):
+    def count(model, kind):
+        return sum(isinstance(m, kind) for m in model.modules())
+
+    assert count(build_model(name, num_feat=8), torch.nn.BatchNorm2d) > 0
+    for norm in ("spectral", "none"):
+        model = build_model(name, num_feat=8, norm=norm)
+        assert count(model, torch.nn.BatchNorm2d) == 0 and model(torch.rand(2, 3, size, size)).shape == (2, 1)
+    assert "_SpectralNorm" in str(build_model(name, num_feat=8, norm="spectral").features[0].parametrizations)
+    with pytest.raises(ValueError, match="norm='layer'"):
+        build_model(name, num_feat=8, norm="layer")
+
+
 def test_count_flops_of_a_single_conv_is_closed_form():
     conv = torch.nn.Conv2d(3, 5, 3, padding=1)
     assert count_flops(conv, (4, 6)) == 2 * (3 * 3 * 3) * 5 * 4 * 6

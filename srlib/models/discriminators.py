@@ -3,6 +3,11 @@
 SRGANDiscriminator: Ledig et al. 2017, 96x96 input. VGGStyleDiscriminator: ESRGAN, 128x128 input.
 Input: float RGB in [0, 1], shape (B, 3, S, S) -> logits (B, 1).
 
+``norm`` (both): "batch" as published; "spectral" or "none" drop BatchNorm. The published discriminators
+score real and fake batches in separate calls, so their BatchNorm normalises each batch by its own
+statistics and cannot see a colour cast shared by a whole fake batch: with no ImageNet perceptual term to
+anchor the colours, a GAN fine-tune then drifts in colour (measured in issue #14's ablations).
+
 ``shift_jitter=k`` (both): in training, each sample is rolled by a random (dy, dx) in [0, k) before the convs,
 so the discriminator's stride grid never lines up with the generator's sub-pixel (PixelShuffle) grid the
 same way twice. Without it the adversarial gradient can reward a fixed period-4 pattern, which is the
@@ -14,9 +19,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+NORMS = ("batch", "spectral", "none")
 
-def _conv_block(in_ch: int, out_ch: int, kernel: int, stride: int, bn: bool = True) -> list[nn.Module]:
-    layers: list[nn.Module] = [nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2 if stride == 1 else 1, bias=not bn)]
+
+def _conv_block(in_ch: int, out_ch: int, kernel: int, stride: int, bn: bool = True, norm: str = "batch") -> list:
+    """conv (+ norm) + LeakyReLU; ``bn`` False keeps the published layer without BatchNorm (the first one)."""
+    if norm not in NORMS:
+        raise ValueError(f"norm={norm!r}: choose one of {', '.join(NORMS)}")
+    bn = bn and norm == "batch"
+    conv = nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2 if stride == 1 else 1, bias=not bn)
+    layers: list[nn.Module] = [nn.utils.parametrizations.spectral_norm(conv) if norm == "spectral" else conv]
     if bn:
         layers.append(nn.BatchNorm2d(out_ch))
     layers.append(nn.LeakyReLU(0.2, inplace=True))
@@ -83,6 +95,7 @@ class SRGANDiscriminator(_PatchClassifier):
         input_size: int = 96,
         adaptive_pool: bool = False,
         shift_jitter: int = 0,
+        norm: str = "batch",
     ):
         widths = [
             num_feat,
@@ -94,9 +107,9 @@ class SRGANDiscriminator(_PatchClassifier):
             8 * num_feat,
             8 * num_feat,
         ]
-        layers = _conv_block(num_in_ch, widths[0], 3, 1, bn=False)
+        layers = _conv_block(num_in_ch, widths[0], 3, 1, bn=False, norm=norm)
         for i in range(1, 8):
-            layers += _conv_block(widths[i - 1], widths[i], 3, stride=2 if i % 2 else 1)
+            layers += _conv_block(widths[i - 1], widths[i], 3, stride=2 if i % 2 else 1, norm=norm)
         super().__init__(nn.Sequential(*layers), widths[-1], 4, input_size, 1024, adaptive_pool, shift_jitter)
 
 
@@ -110,12 +123,13 @@ class VGGStyleDiscriminator(_PatchClassifier):
         input_size: int = 128,
         adaptive_pool: bool = False,
         shift_jitter: int = 0,
+        norm: str = "batch",
     ):
         widths = [num_feat, 2 * num_feat, 4 * num_feat, 8 * num_feat, 8 * num_feat]
         layers: list[nn.Module] = []
         in_ch = num_in_ch
         for stage, width in enumerate(widths):
-            layers += _conv_block(in_ch, width, 3, 1, bn=stage > 0)
-            layers += _conv_block(width, width, 4, 2)
+            layers += _conv_block(in_ch, width, 3, 1, bn=stage > 0, norm=norm)
+            layers += _conv_block(width, width, 4, 2, norm=norm)
             in_ch = width
         super().__init__(nn.Sequential(*layers), widths[-1], 5, input_size, 100, adaptive_pool, shift_jitter)
