@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from srlib import cli, mos
+from srlib.mos import rate
 
 METHODS = ("SecretAlpha", "SecretBeta")  # names that must never reach what raters see
 IMAGES = ("baby", "bird", "butterfly", "zebra")
@@ -289,13 +290,13 @@ def test_notebook_widget_saves_every_answer_and_resumes(kit, tmp_path):
     rater.buttons[0].click()  # score 1
     rater.keys.value = "5"  # key press in the shortcut box
     rater.keys.value = "x"  # other keys are ignored
-    assert len(mos._read_rows(csv_path)) == 2
+    assert len(rate._read_rows(csv_path)) == 2
     resumed = mos.NotebookRater(kit, "r02", csv_path)
     assert resumed.position == 2 and "image 3 of" in resumed.progress.value
     for _ in range(len(order) - 2):
         resumed.answer(3)
     assert resumed.done and "all" in resumed.progress.value
-    rows = mos._read_rows(csv_path)
+    rows = rate._read_rows(csv_path)
     assert list(rows[0]) == mos.COLUMNS
     assert [row["item_id"] for row in rows] == order and [row["score"] for row in rows[:3]] == ["1", "5", "3"]
     assert [int(row["order"]) for row in rows] == list(range(1, len(order) + 1))
@@ -387,7 +388,7 @@ def test_html_page_in_headless_chromium(kit, tmp_path, unavailable):
         wait.until(lambda _: target.exists() and target.stat().st_size > 0)
     finally:
         browser.quit()
-    rows = mos._read_rows(target)
+    rows = rate._read_rows(target)
     order = mos.load_kit(kit)["orders"]["r03"]
     assert list(rows[0]) == mos.COLUMNS
     assert [row["item_id"] for row in rows] == order[:4]
