@@ -39,8 +39,6 @@ from srlib.mos.stats import (
     zscore_ratings,
 )
 from srlib.mos.tables import (
-    PUBLISHED_SRGAN_MOS,
-    REPORTED_MOS,
     markdown_table,
     plot_mos,
     plot_reference_mos,
@@ -53,8 +51,6 @@ __all__ = [
     "COLUMNS",
     "REFERENCES",
     "SUMMARIZED_KINDS",
-    "REPORTED_MOS",
-    "PUBLISHED_SRGAN_MOS",
     "build_kit",
     "write_html",
     "load_kit",

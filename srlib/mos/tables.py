@@ -10,19 +10,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from srlib import utils
+from srlib.published import PUBLISHED_SRGAN_MOS, REPORTED_MOS
 
 if TYPE_CHECKING:  # for the annotation only: stats imports this module, not the other way round
     from srlib.mos.stats import MosSummary
-
-# The original course report's MOS table (1-5, higher is better). Raters, images and protocol were not
-# reported, so these numbers carry no interval and cannot be compared with a new study.
-REPORTED_MOS = {"EDSR": 4.0, "SRGAN": 4.3, "ESRGAN": 4.6}
-# SRGAN paper (Ledig et al., CVPR 2017), MOS study: 26 raters, 1-5, x4, NN = 1 and HR = 5 calibration.
-PUBLISHED_SRGAN_MOS = {
-    "Set5": {"bicubic": 1.97, "SRResNet": 3.37, "SRGAN": 3.58, "HR": 4.32},
-    "Set14": {"bicubic": 1.80, "SRResNet": 2.98, "SRGAN": 3.72, "HR": 4.32},
-    "BSD100": {"bicubic": 1.47, "SRResNet": 2.29, "SRGAN": 3.56, "HR": 4.46},
-}
 
 
 def _format(value) -> str:
