@@ -40,7 +40,8 @@ import torch
 from torch import nn
 
 from srlib.artefacts import artefact_metrics
-from srlib.niqe import fit_niqe, niqe, resolve_model
+from srlib.niqe import fit_niqe, niqe
+from srlib.niqe import resolve_model as resolve_niqe_model  # not infer.resolve_model (an SR model)
 from srlib.utils import positive_int
 
 PROGRESS_DESC = "[converting LR images to SR images]"  # the original report's progress bar
@@ -177,7 +178,7 @@ def evaluate(
     niqe_model: "official" (the published model; fetched once, RuntimeError offline) or a dict from ``fit_niqe``
         adds the no-reference NIQE of each SR image (Y, ``crop_border`` off); None: no NIQE.
     artefacts: add each SR image's colour shift and periodic energy against its HR (``srlib.artefacts``).
-    model_args: settings a checkpoint cannot carry, for ``resolve_model`` (e.g. ``{"res_scale": 0.1}``).
+    model_args: settings a checkpoint cannot carry, for ``srlib.infer.resolve_model`` (e.g. ``{"res_scale": 0.1}``).
     Returns {"model", "weights", "dataset", "data", "scale", "crop_border", "degradation", "images": [per-image
     rows], "mean": {...}, "notes": [...], "niqe_model": "official" / "fitted" / None}; ``out_csv`` also
     writes the rows and a "MEAN" row.
@@ -221,7 +222,7 @@ def evaluate(
         lpips_fn = load_lpips(device) if available else None
     notes.append(lpips_note)
     if niqe_model is not None:
-        niqe_model = resolve_model(niqe_model)  # before any image: offline, fail now and say what to do
+        niqe_model = resolve_niqe_model(niqe_model)  # before any image: offline, fail now and say what to do
         if niqe_model["name"] == "official":
             notes.append(f"NIQE: {niqe_model['source']}, Y channel, crop {crop} (lower is more natural)")
         else:

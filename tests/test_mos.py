@@ -297,7 +297,7 @@ def test_notebook_widget_saves_every_answer_and_resumes(kit, tmp_path):
         resumed.answer(3)
     assert resumed.done and "all" in resumed.progress.value
     rows = rate._read_rows(csv_path)
-    assert list(rows[0]) == mos.COLUMNS
+    assert list(rows[0]) == mos.RATING_COLUMNS
     assert [row["item_id"] for row in rows] == order and [row["score"] for row in rows[:3]] == ["1", "5", "3"]
     assert [int(row["order"]) for row in rows] == list(range(1, len(order) + 1))
     assert len(mos.load_ratings(csv_path, kit)) == len(order)
@@ -390,7 +390,7 @@ def test_html_page_in_headless_chromium(kit, tmp_path, unavailable):
         browser.quit()
     rows = rate._read_rows(target)
     order = mos.load_kit(kit)["orders"]["r03"]
-    assert list(rows[0]) == mos.COLUMNS
+    assert list(rows[0]) == mos.RATING_COLUMNS
     assert [row["item_id"] for row in rows] == order[:4]
     assert [row["score"] for row in rows] == ["1", "5", "2", "4"]
     assert [row["order"] for row in rows] == ["1", "2", "3", "4"]
@@ -483,7 +483,7 @@ def test_a_short_row_is_a_listed_problem_not_a_traceback(kit, tmp_path):
     key = mos.load_key(kit)
     item = sorted(key["items"])[0]
     path = tmp_path / "short.csv"
-    path.write_text(",".join(mos.COLUMNS) + f"\nr01,{item},3\nr01,{item},3,t,1,1,{key['fingerprint']},extra\n")
+    path.write_text(",".join(mos.RATING_COLUMNS) + f"\nr01,{item},3\nr01,{item},3,t,1,1,{key['fingerprint']},extra\n")
     with pytest.raises(ValueError, match=r"(?s)short\.csv:2: 3 fields where the header has 7.*short\.csv:3: 8 fields"):
         mos.load_ratings(path, key)
 
@@ -496,7 +496,7 @@ def test_empty_files_and_odd_raters_are_noted(kit, tmp_path):
         return {"NN": 1, "HR": 5}.get(info["method"], 3)
 
     (tmp_path / "empty.csv").write_text("")
-    (tmp_path / "header.csv").write_text(",".join(mos.COLUMNS) + "\n")
+    (tmp_path / "header.csv").write_text(",".join(mos.RATING_COLUMNS) + "\n")
     with pytest.raises(ValueError, match="no ratings in"):
         mos.load_ratings(tmp_path, key)
     _write_rows(tmp_path / "r01.csv", _rows(key, "r01", orders["r01"], truth))  # a good rater

@@ -7,7 +7,7 @@ in random order, methods compared with paired two-sided Wilcoxon signed-rank tes
 One module per step, imports running one way (kit <- rate, kit <- stats -> tables, cli on top):
 
 - ``kit``: :func:`build_kit` writes the kit folder (``srlib mos kit``), :func:`load_kit` / :func:`load_key`;
-- ``rate``: the ratings CSV (:data:`COLUMNS`), the Jupyter widget (:func:`rate_in_notebook`; the HTML page is
+- ``rate``: the ratings CSV (:data:`RATING_COLUMNS`), the Jupyter widget (:func:`rate_in_notebook`; the HTML page is
   ``srlib/assets/mos_rater.html``) and :func:`load_ratings`, which checks rating files against the key;
 - ``stats``: :func:`summarize` gives MOS with bootstrap and normal 95% intervals, rater consistency and
   Wilcoxon-Holm tests;
@@ -20,7 +20,7 @@ Everything public is importable from here: ``srlib.mos.build_kit``, ``from srlib
 from srlib.mos.cli import add_cli
 from srlib.mos.kit import REFERENCES, SUMMARIZED_KINDS, build_kit, load_key, load_kit, write_html
 from srlib.mos.rate import (
-    COLUMNS,
+    RATING_COLUMNS,
     NotebookRater,
     Ratings,
     append_rating,
@@ -43,12 +43,11 @@ from srlib.mos.tables import (
     plot_mos,
     plot_reference_mos,
     reference_mos_rows,
-    write_csv,
     write_summary,
 )
 
 __all__ = [
-    "COLUMNS",
+    "RATING_COLUMNS",
     "REFERENCES",
     "SUMMARIZED_KINDS",
     "build_kit",
@@ -70,7 +69,6 @@ __all__ = [
     "MosSummary",
     "summarize",
     "markdown_table",
-    "write_csv",
     "plot_mos",
     "reference_mos_rows",
     "plot_reference_mos",

@@ -1,7 +1,7 @@
 """Rating a kit and checking the ratings: the CSV format, the Jupyter widget, and the rating-file checks.
 
 Both rating interfaces (the HTML page ``KIT/rate/index.html`` and :func:`rate_in_notebook`) write the same
-CSV columns (:data:`COLUMNS`); :func:`load_ratings` checks every file against the kit's key.
+CSV columns (:data:`RATING_COLUMNS`); :func:`load_ratings` checks every file against the kit's key.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import numpy as np
 
 from srlib.mos.kit import REFERENCES, SUMMARIZED_KINDS, kit_rate_dir, load_key, load_kit
 
-COLUMNS = ["rater", "item_id", "score", "time", "seconds", "order", "kit"]  # one rating per row
+# one rating per row; the HTML page (srlib/assets/mos_rater.html) writes the same columns
+RATING_COLUMNS = ["rater", "item_id", "score", "time", "seconds", "order", "kit"]
 
 
 def _read_rows(path: Path) -> list[dict]:
@@ -30,10 +31,10 @@ def append_rating(csv_path: str | Path, row: dict) -> None:
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     new = not csv_path.exists() or csv_path.stat().st_size == 0
     with open(csv_path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=RATING_COLUMNS)
         if new:
             writer.writeheader()
-        writer.writerow({column: row[column] for column in COLUMNS})
+        writer.writerow({column: row[column] for column in RATING_COLUMNS})
 
 
 class NotebookRater:
@@ -179,9 +180,9 @@ def load_ratings(paths, key: str | Path | dict) -> Ratings:
         if header is None:
             notes.append(f"{path}: empty file (no header, no ratings)")
             continue
-        absent = [column for column in COLUMNS if column not in header]
+        absent = [column for column in RATING_COLUMNS if column not in header]
         if absent:
-            problems.append(f"{path}: missing columns {absent} (expected {','.join(COLUMNS)})")
+            problems.append(f"{path}: missing columns {absent} (expected {','.join(RATING_COLUMNS)})")
             continue
         if not rows:
             notes.append(f"{path}: a header and no ratings")

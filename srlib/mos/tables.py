@@ -27,7 +27,7 @@ def markdown_table(rows: list[dict]) -> str:
     return utils.markdown_table(rows, _format)
 
 
-def write_csv(rows: list[dict], path: str | Path) -> Path:
+def write_rows_csv(rows: list[dict], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
@@ -125,9 +125,9 @@ def write_summary(summary: MosSummary, out_dir: str | Path, overwrite: bool = Tr
             f"{out_dir} already holds a summary (mos_summary{suffix}.md); pass --overwrite or another --out"
         )
     paths = [
-        write_csv(summary.table, out_dir / f"mos_table{suffix}.csv"),
-        write_csv(summary.tests, out_dir / f"mos_tests{suffix}.csv"),
-        write_csv(summary.consistency, out_dir / "mos_consistency.csv"),
+        write_rows_csv(summary.table, out_dir / f"mos_table{suffix}.csv"),
+        write_rows_csv(summary.tests, out_dir / f"mos_tests{suffix}.csv"),
+        write_rows_csv(summary.consistency, out_dir / "mos_consistency.csv"),
     ]
     (out_dir / f"mos_summary{suffix}.md").write_text(summary.markdown() + "\n")
     paths.append(out_dir / f"mos_summary{suffix}.md")
