@@ -40,8 +40,9 @@ import torch
 from torch import nn
 
 from srlib.artefacts import artefact_metrics
-from srlib.niqe import fit_niqe, niqe, resolve_model
-from srlib.utils import course_weights_dir, positive_int
+from srlib.niqe import fit_niqe, niqe
+from srlib.niqe import resolve_model as resolve_niqe_model  # not infer.resolve_model (an SR model)
+from srlib.utils import positive_int
 
 PROGRESS_DESC = "[converting LR images to SR images]"  # the original report's progress bar
 METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
@@ -177,7 +178,7 @@ def evaluate(
     niqe_model: "official" (the published model; fetched once, RuntimeError offline) or a dict from ``fit_niqe``
         adds the no-reference NIQE of each SR image (Y, ``crop_border`` off); None: no NIQE.
     artefacts: add each SR image's colour shift and periodic energy against its HR (``srlib.artefacts``).
-    model_args: settings a checkpoint cannot carry, for ``resolve_model`` (e.g. ``{"res_scale": 0.1}``).
+    model_args: settings a checkpoint cannot carry, for ``srlib.infer.resolve_model`` (e.g. ``{"res_scale": 0.1}``).
     Returns {"model", "weights", "dataset", "data", "scale", "crop_border", "degradation", "images": [per-image
     rows], "mean": {...}, "notes": [...], "niqe_model": "official" / "fitted" / None}; ``out_csv`` also
     writes the rows and a "MEAN" row.
@@ -221,7 +222,7 @@ def evaluate(
         lpips_fn = load_lpips(device) if available else None
     notes.append(lpips_note)
     if niqe_model is not None:
-        niqe_model = resolve_model(niqe_model)  # before any image: offline, fail now and say what to do
+        niqe_model = resolve_niqe_model(niqe_model)  # before any image: offline, fail now and say what to do
         if niqe_model["name"] == "official":
             notes.append(f"NIQE: {niqe_model['source']}, Y channel, crop {crop} (lower is more natural)")
         else:
@@ -338,133 +339,6 @@ def format_table(result: dict) -> str:
     out.append(line("mean", [result["mean"][k] for k in keys]))
     out += [f"note: {n}" for n in result["notes"]]
     return "\n".join(out)
-
-
-# ---------------------------------------------------------------------------------------------------
-# published figures and helpers for the comparison notebooks (04 visual, 05 metrics)
-
-# REFERENCE.md section 5: x4, PSNR (dB) / SSIM on Y, crop 4, bicubic LR. family -> rows.
-PUBLISHED_X4 = {
-    "Bicubic": [("Bicubic", "-", "ESRGAN paper, supplementary",
-                 {"Set5": (28.42, 0.8104), "Set14": (26.00, 0.7027), "BSD100": (25.96, 0.6675),
-                  "Urban100": (23.14, 0.6577)})],
-    "EDSR": [("EDSR (paper, 43M params)", "DIV2K", "ESRGAN README",
-              {"Set5": (32.46, 0.8968), "Set14": (28.80, 0.7876), "BSD100": (27.71, 0.7420),
-               "Urban100": (26.64, 0.8033)}),
-             ("EDSR baseline (1.5M)", "DIV2K", "torchSR README",
-              {"Set5": (32.09, 0.8936), "Set14": (28.58, 0.7804), "BSD100": (27.56, 0.7354),
-               "Urban100": (26.03, 0.7842)})],
-    "SRGAN": [("SRResNet", "ImageNet subset", "SRGAN paper (as quoted)",
-               {"Set5": (32.05, 0.9019), "Set14": (28.49, 0.8184), "BSD100": (27.58, 0.7620)}),
-              ("SRGAN", "ImageNet subset", "SRGAN paper (as quoted)",
-               {"Set5": (29.40, 0.8472), "Set14": (26.02, 0.7397), "BSD100": (25.16, 0.6688)})],
-    "ESRGAN": [("RRDB_PSNR (the ESRGAN generator before the GAN stage)", "DF2K", "ESRGAN README",
-                {"Set5": (32.73, 0.9011), "Set14": (28.99, 0.7917), "BSD100": (27.85, 0.7455),
-                 "Urban100": (27.03, 0.8153)})],
-}  # fmt: skip
-
-
-def _available(spec: str, download: bool) -> bool:
-    from srlib import zoo
-
-    if spec == "bicubic" or Path(spec).is_file() or (course_weights_dir() / f"{spec}.safetensors").is_file():
-        return True
-    if spec in zoo.MODELS:
-        return zoo.is_cached(spec) or (download and zoo.MODELS[spec].source != "manual")
-    return False
-
-
-def load_method(candidates: str | list[str], scale: int = 4, download: bool = True):
-    """The first candidate that loads, never random weights: (model or None, spec, origin for titles).
-
-    candidates: course checkpoint stems (``edsr_x4_course``), checkpoint paths, zoo names or "bicubic", in
-    order of preference. A fallback says so in its origin ("... instead of edsr_x4_course (missing)"); when
-    nothing loads the model is None and the origin says why, so the notebook skips the column with a note.
-    """
-    from srlib import infer
-
-    candidates = [candidates] if isinstance(candidates, str) else list(candidates)
-    missing = []
-    for spec in candidates:
-        if not _available(spec, download):
-            missing.append(f"{spec} (missing)")
-            continue
-        try:
-            model = infer.resolve_model(spec, scale)
-        except (FileNotFoundError, RuntimeError, ValueError, OSError) as error:
-            missing.append(f"{spec} ({str(error)[:80]})")
-            continue
-        origin = infer.describe_model(spec)
-        if missing:
-            origin += f"; fallback, instead of {', '.join(missing)}"
-        return model, spec, origin
-    return None, "", f"not shown: none of {', '.join(missing)} could be loaded (random weights are never shown)"
-
-
-def interpolate_models(psnr_model: nn.Module, gan_model: nn.Module, alpha: float) -> nn.Module:
-    """ESRGAN network interpolation: a copy of the pair with theta = (1 - alpha) theta_PSNR + alpha theta_GAN."""
-    import copy
-
-    from srlib.train import interpolate_networks
-
-    model = copy.deepcopy(gan_model)
-    model.load_state_dict(interpolate_networks(psnr_model.state_dict(), gan_model.state_dict(), alpha))
-    return model.eval()
-
-
-def compare_methods(methods: dict, hr: np.ndarray, scale: int = 4, device=None) -> tuple[list, list[dict]]:
-    """Each method on the bicubic LR of one HR image: panels [(title, SR)] + the HR panel, and metric rows.
-
-    methods: name -> (model, origin). Titles carry the method, the weights' origin and PSNR / SSIM (Y,
-    crop = scale) on this image; SR images are rounded to 8 bits before measuring, as saved files would be.
-    """
-    from srlib import infer
-    from srlib.plots import panel_title
-
-    lr = make_lr(hr, scale)
-    panels, rows = [], []
-    for name, (model, origin) in methods.items():
-        sr = quantize(infer.upscale(model, lr, scale=scale, device=device, precision="fp32"))
-        metrics = image_metrics(sr, hr, scale)
-        panels.append((panel_title(name, origin, metrics), sr))
-        rows.append(dict(method=name, weights=origin, **metrics))
-    panels.append(("HR (ground truth)", hr))
-    return panels, rows
-
-
-ARTEFACT_COLUMNS = {"colour_shift": "colour shift", "periodic_energy": "periodic"}  # metrics_table's labels
-
-
-def metrics_table(results: list[dict], published: bool = True):
-    """One row per (method, source) with "<dataset> PSNR" / "SSIM" (/ "LPIPS" / "NIQE" / "colour shift" /
-    "periodic") columns, ours then published.
-
-    results: ``evaluate`` outputs whose ``model`` is a method name (Bicubic, EDSR, SRGAN, ESRGAN). Published
-    rows (REFERENCE.md section 5, same evaluation setting) follow each method for the datasets evaluated.
-    """
-    import pandas as pd
-
-    datasets = list(dict.fromkeys(r["dataset"] for r in results))
-    rows: dict[tuple, dict] = {}
-    for r in results:
-        row = rows.setdefault((r["model"], "ours"), dict(method=r["model"], source="ours", weights=r["weights"]))
-        row[f"{r['dataset']} PSNR"] = r["mean"]["psnr_y"]
-        row[f"{r['dataset']} SSIM"] = r["mean"]["ssim_y"]
-        for key, label in (("lpips", "LPIPS"), ("niqe", "NIQE"), *ARTEFACT_COLUMNS.items()):
-            if key in r["mean"]:
-                row[f"{r['dataset']} {label}"] = r["mean"][key]
-    table = []
-    for method in dict.fromkeys(r["model"] for r in results):
-        table.append(rows[(method, "ours")])
-        for name, trained_on, source, values in PUBLISHED_X4.get(method, []) if published else []:
-            if any(d in values for d in datasets):
-                weights = "no weights" if trained_on == "-" else f"trained on {trained_on}"
-                row = dict(method=name, source=f"published: {source}", weights=weights)
-                for d in datasets:
-                    if d in values:
-                        row[f"{d} PSNR"], row[f"{d} SSIM"] = values[d]
-                table.append(row)
-    return pd.DataFrame(table)
 
 
 # ---------------------------------------------------------------------------------------------------

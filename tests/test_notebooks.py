@@ -123,3 +123,55 @@ def test_collected_ratings_reach_the_mos_cell(tmp_path, monkeypatch):
     with open(tmp_path / "mos" / "mos_table.csv") as f:
         table = {row["method"]: float(row["mos"]) for row in csv.DictReader(f)}
     assert (table["EDSR"], table["ESRGAN"]) == (3.0, 4.0)  # every EDSR item scored 3, every ESRGAN item 4
+
+
+def _srlib_names(source: str) -> list[str]:
+    """Every ``srlib.<module>...<name>`` a notebook's code reaches through its imports, as dotted paths."""
+    tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+    bound = {}  # local name -> dotted srlib path
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "srlib":
+                    bound[alias.asname or "srlib"] = alias.name if alias.asname else "srlib"
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "srlib":
+            for alias in node.names:
+                bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    paths = set(bound.values())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            chain, base = [], node
+            while isinstance(base, ast.Attribute):
+                chain.append(base.attr)
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in bound:
+                paths.add(".".join([bound[base.id], *reversed(chain)]))
+    return sorted(paths)
+
+
+def _resolve(path: str) -> None:
+    """Import ``path`` as far as it names modules, then check the next name exists (AttributeError if not)."""
+    import importlib
+
+    parts = path.split(".")
+    obj = importlib.import_module(parts[0])
+    for depth, part in enumerate(parts[1:], start=2):
+        if not hasattr(obj, part) and hasattr(obj, "__path__"):  # a submodule not imported yet
+            importlib.import_module(".".join(parts[:depth]))
+        obj = getattr(obj, part)
+        if not isinstance(obj, type(importlib)):
+            return  # past the modules: attributes of objects are the notebook's business
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_srlib_name_a_notebook_uses_exists(path):
+    """A name moved or renamed in srlib fails here, without running the notebook (nbval runs them in `make test`)."""
+    nb = nbformat.read(path, as_version=4)
+    source = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    missing = []
+    for name in _srlib_names(source):
+        try:
+            _resolve(name)
+        except (AttributeError, ImportError) as error:
+            missing.append(f"{name} ({error})")
+    assert not missing, f"{path.name} uses names srlib does not have: {missing}"
