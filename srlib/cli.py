@@ -16,7 +16,7 @@ import srlib
 # subcommand -> module that defines it (imported when the parser is built)
 COMMANDS = {
     "models": "srlib.models",
-    "data": "srlib.data",
+    "data": "srlib.data.cli",
     "evaluate": "srlib.evaluate",
     "upscale": "srlib.infer",
     "zoo": "srlib.zoo",

@@ -263,7 +263,7 @@ def test_build_mini_is_deterministic(tmp_path, monkeypatch):
         "train": {"chelsea": data.MINI_SOURCES["train"]["chelsea"]},
         "valid": {"coffee": data.MINI_SOURCES["valid"]["coffee"]},
     }
-    monkeypatch.setattr(data, "MINI_SOURCES", small)
+    monkeypatch.setattr(data.mini, "MINI_SOURCES", small)
     a, b = data.build_mini(tmp_path / "a", max_side=96), data.build_mini(tmp_path / "b", max_side=96)
     files = sorted(p.relative_to(a) for p in a.rglob("*.png"))
     assert len(files) == 2 * 6  # HR, LR x2/x3/x4, track1 x4, realesrgan x4
@@ -317,7 +317,7 @@ def test_a_link_inside_the_archive_cannot_write_outside_the_root(tmp_path):
     )
     root = tmp_path / "root"
     with pytest.raises(RuntimeError, match=r"benchmark\.tar holds a link \(benchmark/Set5/esc\)"):
-        data._extract(archive, root, {"benchmark/Set5": "Set5"})
+        data.download._extract(archive, root, {"benchmark/Set5": "Set5"})
     assert not (tmp_path / "victim").exists()
     assert not (root / "downloads" / "benchmark.tar.extract").exists()  # no staging folder left behind
 
@@ -330,7 +330,7 @@ def test_merging_never_follows_a_link_already_in_the_root(tmp_path):
     (staging / "Set5" / "esc" / "victim").mkdir(parents=True)
     (staging / "Set5" / "esc" / "victim" / "evil.txt").write_text("outside the root")
     with pytest.raises(RuntimeError, match=r"Set5/esc is a link"):
-        data._move(staging / "Set5", root / "Set5", root)
+        data.download._move(staging / "Set5", root / "Set5", root)
     assert not (tmp_path / "victim").exists()
 
 
@@ -338,7 +338,7 @@ def test_tar_filter_errors_are_one_line_and_leave_no_staging_folder(tmp_path):
     archive = _tar(tmp_path / "bad.tar", [("../outside.txt", None, b"x")])
     root = tmp_path / "root"
     with pytest.raises(RuntimeError, match=r"bad\.tar: refused to extract .*outside\.txt"):
-        data._extract(archive, root, {})
+        data.download._extract(archive, root, {})
     assert not (tmp_path / "outside.txt").exists()
     assert not (root / "downloads" / "bad.tar.extract").exists()
 
