@@ -13,7 +13,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from srlib import cli, data, degrade
+from srlib import cli, data
+from srlib.data import degrade
 from srlib.imresize import imresize
 from srlib.io import read_image, write_image
 from srlib.train import loop

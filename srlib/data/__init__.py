@@ -4,6 +4,7 @@
   the data roots), ``fetch`` (download and extract a known set);
 - ``download``: the URL downloader (resumes, checks digests) and the archive extractor (nothing outside the root);
 - ``mini``: ``build_mini``, the offline default set made from photographs inside installed packages;
+- ``degrade``: how LR is made from HR (bicubic, the Track 1 stand-in, RealSR noise, Real-ESRGAN second order);
 - ``dataset``: ``SRDataset``, LR/HR pairs from folders or an on-the-fly degradation;
 - ``cli``: ``srlib data list/fetch/mini``.
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srlib import degrade
+from srlib.data import degrade
 from srlib.data.registry import resolve_dataset
 from srlib.imresize import modcrop
 from srlib.io import list_images, read_image

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srlib import degrade
+from srlib.data import degrade
 from srlib.imresize import imresize
 from srlib.io import read_image, write_image
 from srlib.utils import data_roots
