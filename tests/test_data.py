@@ -53,6 +53,35 @@ def test_roots_and_resolution(roots, benchmarks_dir, monkeypatch):
     assert len(list(data.resolve_dataset("BSD100").iterdir())) >= 100
 
 
+def test_one_lookup_order_and_folders_holding_images_directly(roots):
+    first, second = roots
+    _write_set(first / "T91", [(8, 8)])  # images directly in <root>/<name>/, as T91 and BSD200 come
+    assert data.resolve_dataset("T91") == first / "T91"
+    _write_set(second / "T91" / "HR", [(8, 8)])  # an HR/ layout in any root comes first
+    assert data.resolve_dataset("T91") == second / "T91" / "HR"
+    assert data.registry.candidates("T91") == [
+        first / "T91" / "HR",
+        second / "T91" / "HR",
+        first / "T91",
+        second / "T91",
+    ]
+    with pytest.raises(FileNotFoundError, match="mini/train"):
+        data.resolve_dataset("mini/train", build=False)  # `srlib data list` builds nothing
+    assert not (first / "mini").exists()
+
+
+def test_resolve_lr_names_the_known_kinds(roots):
+    first, _ = roots
+    (first / "Set5" / "LR_bicubic" / "X4").mkdir(parents=True)
+    assert data.resolve_lr("Set5", "bicubic_x4") == first / "Set5" / "LR_bicubic" / "X4"
+    with pytest.raises(ValueError, match="known kinds: bicubic_x2, bicubic_x3, bicubic_x4"):
+        data.resolve_lr("Set5", "unknown_x4")
+    with pytest.raises(ValueError, match="not a known dataset"):
+        data.resolve_lr("T91", "bicubic_x4")
+    with pytest.raises(FileNotFoundError, match="bicubic_x2 folder"):
+        data.resolve_lr("Set5", "bicubic_x2")
+
+
 def test_paired_folders_crops_align(tmp_path):
     _write_set(tmp_path / "HR", [(64, 48), (48, 64)], scale=4, lr_folder=tmp_path / "LR")
     ds = data.SRDataset(tmp_path / "HR", 4, patch_size=32, lr_dir=tmp_path / "LR", augment=True, seed=1)

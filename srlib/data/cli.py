@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from srlib.data.mini import build_mini
-from srlib.data.registry import DATASETS, _holds_images, fetch, resolve_dataset
+from srlib.data.registry import DATASETS, fetch, resolve_dataset
 from srlib.io import list_images
 from srlib.utils import data_roots
 
@@ -34,16 +34,9 @@ def _cli_list(args) -> int:
     print("data roots: " + os.pathsep.join(str(r) for r in data_roots()))
     for name, info in DATASETS.items():
         try:
-            found = resolve_dataset(name) if not name.startswith("mini") else _find_only(name)
+            found = resolve_dataset(name, build=False)  # listing builds nothing
             where = f"{len(list_images(found))} images in {found}"
         except FileNotFoundError:
             where = "missing (" + (f"srlib data fetch {name}" if info.files else info.page or "srlib data mini") + ")"
         print(f"{name:18s} {where}")
     return 0
-
-
-def _find_only(name: str) -> Path:
-    for root in data_roots():
-        if _holds_images(root / DATASETS[name].hr):
-            return root / DATASETS[name].hr
-    raise FileNotFoundError(name)

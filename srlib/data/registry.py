@@ -106,40 +106,50 @@ def _holds_images(folder: Path) -> bool:
     return folder.is_dir() and bool(list_images(folder))
 
 
-def resolve_dataset(name_or_path: str | os.PathLike) -> Path:
+def candidates(name: str) -> list[Path]:
+    """Where dataset ``name`` may be, in the order ``resolve_dataset`` tries them: per data root,
+    ``<root>/<name>/HR/`` and the known layout's HR folder; then ``<root>/<name>/`` itself (T91, BSD200: the
+    images directly in the folder)."""
+    roots = data_roots()
+    layouts = [f"{name}/HR"] + ([DATASETS[name].hr] if name in DATASETS else [])
+    per_root = [root / layout for root in roots for layout in layouts]
+    return list(dict.fromkeys(per_root + [root / name for root in roots]))
+
+
+def resolve_dataset(name_or_path: str | os.PathLike, build: bool = True) -> Path:
     """The folder of HR images for a dataset name (``Set5``, ``DIV2K_valid``, ``mini/train``) or a path.
 
-    A path is used as it is (or its ``HR/`` subfolder). A name is looked up as ``<root>/<name>/HR/`` and
-    then as its known layout, over ``data_roots()`` in order. ``mini/train`` and ``mini/valid`` are built
-    on first use (``build_mini``).
+    A path is used as it is (or its ``HR/`` subfolder). A name is looked up in ``candidates(name)``, the
+    first folder holding images wins. ``mini/train`` and ``mini/valid`` are built on first use
+    (``build_mini``) unless ``build`` is False. FileNotFoundError lists the places tried and what to do.
     """
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path / "HR" if _holds_images(path / "HR") and not _holds_images(path) else path
     name = str(name_or_path)
-    candidates = []
-    for root in data_roots():
-        candidates.append(root / name / "HR")
-        if name in DATASETS:
-            candidates.append(root / DATASETS[name].hr)
-    for candidate in candidates:
-        if _holds_images(candidate):
-            return candidate
-    if name in ("mini/train", "mini/valid"):
+    searched = candidates(name)
+    found = next((folder for folder in searched if _holds_images(folder)), None)
+    if found is not None:
+        return found
+    if build and name in ("mini/train", "mini/valid"):
         build_mini()
         return data_roots()[0] / DATASETS[name].hr
     hint = f"`srlib data fetch {name}`" if name in DATASETS else "a folder of images or a known name"
-    searched = ", ".join(str(c) for c in dict.fromkeys(candidates))
-    raise FileNotFoundError(f"dataset {name!r} not found (looked in {searched}); use {hint}")
+    raise FileNotFoundError(f"dataset {name!r} not found (looked in {', '.join(map(str, searched))}); use {hint}")
 
 
 def resolve_lr(name: str, kind: str) -> Path:
-    """The LR folder of a known dataset, e.g. ``resolve_lr("DIV2K_valid", "bicubic_x4")``."""
-    for root in data_roots():
-        folder = root / DATASETS[name].lr[kind]
-        if folder.is_dir():
-            return folder
-    raise FileNotFoundError(f"{name} has no {kind} folder under {', '.join(map(str, data_roots()))}")
+    """The LR folder of a known dataset, e.g. ``resolve_lr("DIV2K_valid", "bicubic_x4")``: the first data
+    root that has it. ValueError for a name or kind the registry does not know."""
+    kinds = DATASETS[name].lr if name in DATASETS else {}
+    if kind not in kinds:
+        known = ", ".join(kinds) or "none (not a known dataset: give the LR folder's path)"
+        raise ValueError(f"{name!r} has no LR kind {kind!r}; known kinds: {known}")
+    searched = [root / kinds[kind] for root in data_roots()]
+    found = next((folder for folder in searched if folder.is_dir()), None)
+    if found is None:
+        raise FileNotFoundError(f"{name} has no {kind} folder (looked in {', '.join(map(str, searched))})")
+    return found
 
 
 # --- downloads ---------------------------------------------------------------------------------------
