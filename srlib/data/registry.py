@@ -9,14 +9,13 @@ the first is where downloads and ``mini`` are written. A dataset name such as ``
 from __future__ import annotations
 
 import os
-import urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from srlib.data.download import _download, _extract
+from srlib.data.download import download_file, extract_archive
 from srlib.data.mini import build_mini
 from srlib.io import list_images
-from srlib.utils import data_roots, file_digest
+from srlib.utils import data_roots
 
 # --- data roots and names -------------------------------------------------------------------------------
 
@@ -27,7 +26,7 @@ class Known:
 
     hr: str  # HR folder, relative to the data root
     lr: dict = field(default_factory=dict)  # LR folders by kind, e.g. {"bicubic_x4": "DIV2K/..."}
-    files: tuple = ()  # (url, sha256 (or md5 where only that is published) or None, size in bytes or None)
+    files: tuple = ()  # (url, digest (sha256, or "md5:..." where only that is published) or None, size or None)
     moves: dict = field(default_factory=dict)  # after extracting: extracted path -> path under the root
     page: str = ""  # where to read about it (and register, where that is needed)
     note: str = ""
@@ -42,7 +41,7 @@ _EDSR_BENCHMARK = (
     "80c21c333bbf6ceb5308b7243761f8284478274413a97b96f1d63e9045fd93e8",
     250_112_000,
 )
-_EDSR_FLICKR2K = ("https://cv.snu.ac.kr/research/EDSR/Flickr2K.tar", "5d3f39443d5e9489bff8963f8f26cb03", None)
+_EDSR_FLICKR2K = ("https://cv.snu.ac.kr/research/EDSR/Flickr2K.tar", "md5:5d3f39443d5e9489bff8963f8f26cb03", None)
 
 
 def _div2k(split: str) -> Known:
@@ -158,8 +157,8 @@ def resolve_lr(name: str, kind: str) -> Path:
 def fetch(name: str, root: str | os.PathLike | None = None, timeout: float = 10.0) -> Path:
     """Download and extract a known dataset into ``root`` (default: the first data root); return its HR.
 
-    Partial downloads resume (HTTP Range); archives with a known sha256 are checked. Offline, it fails
-    at once (``timeout`` seconds) naming the URL and where to put the file by hand.
+    Through ``download.download_file``: partial downloads resume (HTTP Range), archives with a known digest are
+    checked, and offline it fails at once (``timeout`` seconds) naming the URL and where to put the file by hand.
     """
     if name in ("mini", "mini/train", "mini/valid"):
         return build_mini(root) / "train" / "HR"
@@ -171,22 +170,10 @@ def fetch(name: str, root: str | os.PathLike | None = None, timeout: float = 10.
         return root / info.hr
     if not info.files:
         raise RuntimeError(f"{name} cannot be downloaded automatically: {info.note} (see {info.page})")
-    downloads = root / "downloads"
-    for url, sha256, _size in info.files:
-        archive = downloads / url.rsplit("/", 1)[-1]
-        if not archive.exists():
-            try:
-                _download(url, archive, timeout)
-            except (urllib.error.URLError, OSError) as error:
-                raise RuntimeError(
-                    f"could not download {url} ({error}); download it by hand and put it at {archive}, "
-                    f"then run `srlib data fetch {name}` again"
-                ) from error
-        algorithm = "md5" if sha256 and len(sha256) == 32 else "sha256"
-        if sha256 and file_digest(archive, algorithm) != sha256:
-            archive.rename(archive.with_name(archive.name + ".bad"))
-            raise RuntimeError(f"{archive} has the wrong {algorithm} (moved to {archive.name}.bad); fetch again")
-        _extract(archive, root, info.moves)
+    for url, digest, _size in info.files:
+        archive = root / "downloads" / url.rsplit("/", 1)[-1]
+        download_file(url, archive, digest, timeout, then=f"run `srlib data fetch {name}` again")
+        extract_archive(archive, root, info.moves)
     if not _holds_images(root / info.hr):
         raise RuntimeError(f"extracted {name}, but {root / info.hr} holds no images")
     return root / info.hr
