@@ -287,28 +287,6 @@ def _upscale_channels(forward, x, model, scale, tile, tile_pad, alpha, blend, pr
 # one tile on the device, and the geometric self-ensemble
 
 
-def _augment(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Transform ``k`` of the 8 (bit 4: transpose, bit 1: left-right flip, bit 2: up-down flip)."""
-    if k & 4:
-        x = x.transpose(-2, -1)
-    if k & 1:
-        x = x.flip(-1)
-    if k & 2:
-        x = x.flip(-2)
-    return x
-
-
-def _deaugment(y: torch.Tensor, k: int) -> torch.Tensor:
-    """The inverse of ``_augment(., k)``: undo the flips, then the transpose."""
-    if k & 2:
-        y = y.flip(-2)
-    if k & 1:
-        y = y.flip(-1)
-    if k & 4:
-        y = y.transpose(-2, -1)
-    return y
-
-
 def _make_forward(model, device, channels_last, ensemble):
     """A function: CPU tile (1, C, h, w) -> CPU float32 output; only this tile is on the device."""
 
@@ -317,13 +295,15 @@ def _make_forward(model, device, channels_last, ensemble):
             t = t.contiguous(memory_format=torch.channels_last)
         return model(t).float()
 
+    from srlib.data.dataset import dihedral, undo_dihedral  # the 8 symmetries training augments with
+
     def forward(tile_cpu: torch.Tensor) -> torch.Tensor:
         t = tile_cpu.to(device)
         if not ensemble:
             return run(t).cpu()
         total = None
         for k in range(NUM_TRANSFORMS):
-            y = _deaugment(run(_augment(t, k)), k)
+            y = undo_dihedral(run(dihedral(t, k)), k)
             total = y if total is None else total + y
         return (total / NUM_TRANSFORMS).cpu()
 

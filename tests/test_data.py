@@ -167,6 +167,21 @@ def test_workers_and_distributed_shards(tmp_path):
     assert shards_by_epoch[0] != shards_by_epoch[1]  # reshuffled each epoch
 
 
+def test_dihedral_has_eight_symmetries_undone_alike_in_numpy_and_torch():
+    hwc = np.random.default_rng(0).random((5, 7, 3)).astype(np.float32)
+    nchw = torch.from_numpy(hwc.transpose(2, 0, 1).copy())[None]
+    outputs = set()
+    for k in range(8):
+        out = data.dataset.dihedral(hwc, k, axes=(0, 1))
+        assert np.array_equal(data.dataset.undo_dihedral(out, k, axes=(0, 1)), hwc)
+        assert torch.equal(data.dataset.dihedral(nchw, k)[0].permute(1, 2, 0), torch.from_numpy(out.copy()))
+        assert torch.equal(data.dataset.undo_dihedral(data.dataset.dihedral(nchw, k), k), nchw)
+        outputs.add(out.tobytes())
+    assert len(outputs) == 8
+    rotated = data.dataset.dihedral(hwc, 1 | 4, axes=(0, 1))  # flip left-right, then transpose: 90 degrees
+    assert np.array_equal(rotated, np.rot90(hwc, k=1, axes=(0, 1)))
+
+
 # --- downloads against a local server (conftest.server) ---------------------------------------------
 
 

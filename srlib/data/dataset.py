@@ -123,27 +123,49 @@ class SRDataset(torch.utils.data.Dataset):
             else:
                 hr = hr[: h * s, : w * s]
             if self.augment:
-                lr, hr = _augment([lr, hr], rng)
+                lr, hr = random_dihedral([lr, hr], rng)
         else:
             if p is not None:
                 top, left = rng.integers(hr.shape[0] - p + 1), rng.integers(hr.shape[1] - p + 1)
                 hr = hr[top : top + p, left : left + p]
             hr = modcrop(hr, s)
             if self.augment:
-                (hr,) = _augment([hr], rng)
+                (hr,) = random_dihedral([hr], rng)
             lr = self.degradation(hr, rng)
         return {"lr": _chw(lr), "hr": _chw(hr), "name": hr_path.stem}
 
 
-def _augment(images: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """The same random flips and transpose (with flips: all 8 rotations/reflections) for every image."""
-    hflip, vflip, transpose = rng.random(3) < 0.5
-    out = []
-    for img in images:
-        img = img[:, ::-1] if hflip else img
-        img = img[::-1] if vflip else img
-        out.append(img.transpose(1, 0, 2) if transpose else img)
-    return out
+def dihedral(x, k: int, axes: tuple[int, int] = (-2, -1)):
+    """Symmetry ``k`` (0-7) of the 8 of the square, on the ``axes`` (height, width) of a numpy array or a torch
+    tensor: bit 1 flips left-right, bit 2 flips up-down, then bit 4 transposes. Training augments with it
+    (``random_dihedral``) and ``srlib.infer``'s self-ensemble averages over all eight."""
+    h, w = axes
+    if k & 1:
+        x = _flip(x, w)
+    if k & 2:
+        x = _flip(x, h)
+    return x.swapaxes(h, w) if k & 4 else x
+
+
+def undo_dihedral(x, k: int, axes: tuple[int, int] = (-2, -1)):
+    """The inverse of ``dihedral(., k, axes)``: the transpose undone first, then the flips."""
+    h, w = axes
+    if k & 4:
+        x = x.swapaxes(h, w)
+    if k & 2:
+        x = _flip(x, h)
+    return _flip(x, w) if k & 1 else x
+
+
+def _flip(x, axis: int):
+    return np.flip(x, axis) if isinstance(x, np.ndarray) else x.flip(axis)
+
+
+def random_dihedral(images: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """The same random ``dihedral`` symmetry for every HWC image (all 8 equally likely)."""
+    hflip, vflip, transpose = rng.random(3) < 0.5  # three draws: the same crops and flips for a seed as ever
+    k = int(hflip) | int(vflip) << 1 | int(transpose) << 2
+    return [dihedral(img, k, axes=(0, 1)) for img in images]
 
 
 def _chw(img) -> torch.Tensor:
