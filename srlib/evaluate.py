@@ -365,12 +365,12 @@ PUBLISHED_X4 = {
 
 
 def _available(spec: str, download: bool) -> bool:
-    from srlib import zoo
+    from srlib import hub
 
     if spec == "bicubic" or Path(spec).is_file() or (course_weights_dir() / f"{spec}.safetensors").is_file():
         return True
-    if spec in zoo.MODELS:
-        return zoo.is_cached(spec) or (download and zoo.MODELS[spec].source != "manual")
+    if spec in hub.PRETRAINED:
+        return hub.is_cached(spec) or (download and hub.PRETRAINED[spec].source != "manual")
     return False
 
 

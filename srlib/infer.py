@@ -377,10 +377,10 @@ def _tiled(forward, x, scale: int, tile, pad: int, blend: str, multiple: int, pr
 
 def _zoo_names() -> list[str]:
     try:
-        from srlib import zoo
+        from srlib import hub
     except ModuleNotFoundError:
         return []
-    return list(zoo.MODELS)
+    return list(hub.PRETRAINED)
 
 
 # The course checkpoints' folder is owned by srlib.utils; this name stays for callers (benchmarks/).
@@ -390,7 +390,7 @@ weights_dir = course_weights_dir
 def resolve_model(spec: str | Path, scale: int = 4, **model_args) -> nn.Module:
     """A model from a name or a path, refusing random weights.
 
-    spec: a checkpoint file (``srlib.weights.load_model``), the stem of a course checkpoint in
+    spec: a checkpoint file (``srlib.hub.load_model``), the stem of a course checkpoint in
     ``srlib/course_weights/`` (e.g. ``edsr_baseline_x4``), a pretrained name from ``srlib zoo list``, or
     ``bicubic`` (the only preset that is meaningful untrained). Other presets have random weights and are
     refused: they would produce noise that looks like a result. ``model_args`` are constructor arguments a
@@ -409,11 +409,11 @@ def resolve_model(spec: str | Path, scale: int = 4, **model_args) -> nn.Module:
             raise ValueError(f"bicubic has no settings to change (got {', '.join(model_args)})")
         model = models.build_model("bicubic", scale=scale)
     elif path.is_file() or course.is_file():
-        from srlib.weights import load_model
+        from srlib.hub import load_model
 
         model = load_model(path if path.is_file() else course, **model_args)
     elif spec in _zoo_names():
-        from srlib.zoo import load_pretrained
+        from srlib.hub import load_pretrained
 
         model = load_pretrained(spec, **model_args)
     elif key in models.PRESETS:
@@ -445,7 +445,7 @@ def describe_model(spec: str | Path) -> str:
     if models.ALIASES.get(spec, spec) == "bicubic":
         return "MATLAB bicubic, no weights"
     if path.is_file():
-        from srlib.weights import read_metadata
+        from srlib.hub import read_metadata
 
         try:
             meta = read_metadata(path)
@@ -457,9 +457,9 @@ def describe_model(spec: str | Path) -> str:
         course = path.resolve().parent == course_weights_dir().resolve()
         return (f"srlib course checkpoint {path.stem}" if course else f"checkpoint {path.name}") + _training(meta)
     if spec in _zoo_names():
-        from srlib import zoo
+        from srlib import hub
 
-        return f"{zoo.MODELS[spec].origin}, pretrained on {zoo.MODELS[spec].data}"
+        return f"{hub.PRETRAINED[spec].origin}, pretrained on {hub.PRETRAINED[spec].data}"
     return spec
 
 

@@ -253,7 +253,7 @@ def test_resolve_model_refuses_random_weights_and_unknown_names(tmp_path):
 
 
 def test_resolve_model_loads_a_checkpoint(tmp_path):
-    from srlib.weights import save_weights
+    from srlib.hub import save_weights
 
     model = small_edsr()
     path = save_weights(model, tmp_path / "tiny.safetensors")

@@ -8,9 +8,9 @@ import struct
 import numpy as np
 import pytest
 import torch
-from test_weights import SMALL, same_output, small_model
+from test_hub import SMALL, same_output, small_model
 
-from srlib import ncnn, weights
+from srlib import hub, ncnn
 from srlib.models import build_model
 
 # ---- ncnn ---------------------------------------------------------------------------------------------------
@@ -105,7 +105,7 @@ def test_ncnn_conversion_reads_fp16_and_fp32(tmp_path):
     converted = ncnn.ncnn_to_state_dict(param, data, num_block=2)
     assert converted.keys() == sd.keys()
     assert all(torch.equal(converted[k], sd[k]) for k in sd)
-    loaded = weights.load_model(weights.save_weights(converted, tmp_path / "tiny.safetensors"))
+    loaded = hub.load_model(hub.save_weights(converted, tmp_path / "tiny.safetensors"))
     assert same_output(loaded, model)
 
 
