@@ -16,12 +16,13 @@ from pathlib import Path
 
 import torch
 
-from srlib import evaluate, hub, infer
+from srlib import evaluate, hub
 from srlib.bench import markdown_table
+from srlib.utils import course_weights_dir
 
 
 def course_models() -> list[str]:
-    return sorted(p.stem for p in infer.weights_dir().glob("*.safetensors"))
+    return sorted(p.stem for p in course_weights_dir().glob("*.safetensors"))
 
 
 def zoo_models() -> list[str]:
@@ -39,7 +40,7 @@ def zoo_models() -> list[str]:
 
 def measure(name: str, data: str) -> dict:
     row = dict(model=name, data=data)
-    model = infer.resolve_model(name)
+    model = hub.resolve_model(name)
     for precision in ("fp32", "bf16"):
         start = time.process_time()
         result = evaluate.evaluate(model, data, precision=precision, lpips=False, progress=False)

@@ -182,9 +182,9 @@ def prepare(spec: str, lr_shape: tuple[int, int, int], folder: Path) -> tuple[di
     Returns ({"onnx": path, "ncnn": (param, bin), ...}, notes); a file that could not be made is absent and a
     note says why, so that its rows are skipped rather than the run stopped.
     """
-    from srlib import hub, infer
+    from srlib import hub
 
-    model = infer.resolve_model(spec)
+    model = hub.resolve_model(spec)
     h, w, c = lr_shape
     shape = (1, c, h, w)
     files, notes = {}, []
@@ -249,14 +249,14 @@ def run_srlib(model, lr: np.ndarray, config: str, threads: int, repeat: int) -> 
     """srlib.infer.upscale at precision ``config`` ("fp32", "bf16", "auto"); ``model`` a module or a spec."""
     import torch
 
-    from srlib import infer
+    from srlib import hub, infer
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         start = time.perf_counter()
         if isinstance(model, str):
-            model = infer.resolve_model(model)
+            model = hub.resolve_model(model)
         load = time.perf_counter() - start
         image = lr.astype(np.float32) / 255  # HWC in [0, 1]: upscale returns the same kind
         out, first, best, cpu = _timed(lambda: infer.upscale(model, image, precision=config), repeat)

@@ -18,7 +18,7 @@ COMMANDS = {
     "models": "srlib.models",
     "data": "srlib.data.cli",
     "evaluate": "srlib.evaluate",
-    "upscale": "srlib.infer",
+    "upscale": "srlib.infer_cli",
     "zoo": "srlib.hub_cli",
     "train": "srlib.train",
     "mos": "srlib.mos",

@@ -1,5 +1,6 @@
 """Checkpoints and pretrained models: safe reading, layout detection, key mapping, ``load_model``, and the
-registry of published models (``PRETRAINED``) with their fetching and cache. ncnn files: ``srlib.ncnn``.
+registry of published models (``PRETRAINED``) with their fetching and cache, and ``resolve_model`` (a name or
+a path -> a model, for ``srlib upscale`` / ``srlib evaluate``). ncnn files: ``srlib.ncnn``.
 
 A checkpoint is untrusted input: a ``.pth`` file is a pickle, and unpickling can run arbitrary code.
 srlib therefore reads ``.pth``/``.pt`` only with ``torch.load(..., weights_only=True)`` (tensors, dicts and
@@ -52,8 +53,8 @@ from torch import nn
 
 from srlib import ncnn
 from srlib.data.download import check_digest, download_file, read_package_members
-from srlib.models import EDSR, PRESETS, MSRResNet, RRDBNet, SRResNet, build_model
-from srlib.utils import cache_dir, file_digest
+from srlib.models import ALIASES, EDSR, PRESETS, MSRResNet, RRDBNet, SRResNet, build_model
+from srlib.utils import cache_dir, course_weights_dir, file_digest
 
 LAYOUTS = {
     "basicsr": "BasicSR / Real-ESRGAN / mmagic / srlib parameter names (used as they are)",
@@ -466,8 +467,6 @@ def _metadata_config(metadata: dict) -> tuple[str, dict]:
 
 
 def _preset_key(name: str) -> str:
-    from srlib.models import ALIASES
-
     key = ALIASES.get(name, name)
     if key not in PRESETS:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(sorted(PRESETS))}")
@@ -672,6 +671,88 @@ def load_pretrained(name: str, **overrides) -> nn.Module:
     return load_model(fetch_pretrained(name, verbose=False), entry.arch, **{**known, **overrides})
 
 
+# ----------------------------------------------------------------------------------------------------------
+# Model names -> models (srlib upscale, srlib evaluate, the notebooks)
+
+
+def resolve_model(spec: str | Path, scale: int = 4, **model_args) -> nn.Module:
+    """A model from a name or a path, refusing random weights.
+
+    spec: a checkpoint file (``load_model``), the stem of a course checkpoint in
+    ``srlib/course_weights/`` (e.g. ``edsr_baseline_x4``), a pretrained name from ``srlib zoo list``, or
+    ``bicubic`` (the only preset that is meaningful untrained). Other presets have random weights and are
+    refused: they would produce noise that looks like a result. ``model_args`` are constructor arguments a
+    checkpoint cannot carry (e.g. ``res_scale=0.1`` for an EDSR; ``--model-arg`` on the command line).
+    """
+    spec = str(spec)
+    if int(scale) < 1:
+        raise ValueError(f"scale must be a positive integer (2, 3, 4, ...), got {scale}")
+    path = Path(spec)
+    course = course_weights_dir() / f"{spec}.safetensors"
+    key = ALIASES.get(spec, spec)
+    if key == "bicubic":
+        if model_args:
+            raise ValueError(f"bicubic has no settings to change (got {', '.join(model_args)})")
+        model = build_model("bicubic", scale=scale)
+    elif path.is_file() or course.is_file():
+        model = load_model(path if path.is_file() else course, **model_args)
+    elif spec in PRETRAINED:
+        model = load_pretrained(spec, **model_args)
+    elif key in PRESETS:
+        raise ValueError(
+            f"{spec!r} is an untrained preset with random weights; give a checkpoint path (e.g. under "
+            f"srlib/course_weights/), a pretrained name ({', '.join(PRETRAINED)}) or 'bicubic'"
+        )
+    elif path.suffix:
+        raise FileNotFoundError(f"checkpoint {spec} not found")
+    else:
+        raise ValueError(
+            f"unknown model {spec!r}: give 'bicubic', a checkpoint path or a pretrained name ({', '.join(PRETRAINED)})"
+        )
+    own = getattr(model, "scale", None)
+    if own is not None and int(own) != int(scale):
+        raise ValueError(f"model {spec!r} upscales x{own}, not x{scale}; pass --scale {own}")
+    return model
+
+
+def describe_model(spec: str | Path) -> str:
+    """Where a model's weights come from, for figure titles and tables (e.g. "RealSR DF2K (...), pretrained on
+    DF2K + estimated kernels, noise injection")."""
+    spec = str(spec)
+    path = Path(spec) if Path(spec).is_file() else course_weights_dir() / f"{spec}.safetensors"
+    if ALIASES.get(spec, spec) == "bicubic":
+        return "MATLAB bicubic, no weights"
+    if path.is_file():
+        try:
+            meta = read_metadata(path)
+        except (OSError, ValueError, RuntimeError):
+            meta = {}
+        for key in ("origin", "description", "summary"):
+            if meta.get(key):
+                return str(meta[key])
+        course = path.resolve().parent == course_weights_dir().resolve()
+        return (f"srlib course checkpoint {path.stem}" if course else f"checkpoint {path.name}") + _training(meta)
+    if spec in PRETRAINED:
+        return f"{PRETRAINED[spec].origin}, pretrained on {PRETRAINED[spec].data}"
+    return spec
+
+
+def _training(meta: dict) -> str:
+    """ ", 1.5k steps on T91+BSD200" from an srlib checkpoint's metadata (empty when it has none)."""
+    try:
+        config = json.loads(meta.get("config", "{}"))
+        steps = int(meta["step"])
+    except (ValueError, KeyError, TypeError):
+        return ""
+    count = f"{steps / 1000:g}k" if steps >= 1000 else str(steps)
+    stage = f"{config['mode'].upper()} " if config.get("init_from") and config.get("mode") else ""
+    origin = f" from {config['init_from']}" if stage else ""  # a fine-tune: its steps only
+    text = f", {count} {stage}steps{origin} on {'+'.join(config.get('train_sets', [])) or 'its training set'}"
+    if meta.get("perceptual") not in (None, "", "nopercep", "none"):
+        text += f", perceptual loss {meta['perceptual']}"
+    return text
+
+
 __all__ = [
     "LAYOUTS",
     "read_checkpoint",
@@ -695,4 +776,6 @@ __all__ = [
     "is_cached",
     "fetch_pretrained",
     "load_pretrained",
+    "resolve_model",
+    "describe_model",
 ]

