@@ -211,7 +211,7 @@ def test_fetch_resume_and_checksum(tmp_path, server, monkeypatch):
     part = root / "downloads" / "tiny.zip.part"
     part.parent.mkdir(parents=True)
     part.write_bytes(archive[:100])  # an interrupted download: the rest comes with a Range request
-    hr = data.fetch("Tiny", root)
+    hr = data.fetch_dataset("Tiny", root)
     assert hr == root / "Tiny" / "HR" and len(list(hr.iterdir())) == 2
     assert (root / "downloads" / "tiny.zip").read_bytes() == archive
     # one request, resuming after the 100 bytes already there; only the rest came over the wire
@@ -219,7 +219,7 @@ def test_fetch_resume_and_checksum(tmp_path, server, monkeypatch):
 
     monkeypatch.setitem(data.DATASETS, "Bad", data.Known("Bad/HR", files=((f"{base}/tiny.zip", "0" * 64, None),)))
     with pytest.raises(RuntimeError, match="wrong sha256"):
-        data.fetch("Bad", tmp_path / "other")
+        data.fetch_dataset("Bad", tmp_path / "other")
 
 
 def test_a_complete_part_file_is_not_downloaded_again(tmp_path, server, monkeypatch):
@@ -232,13 +232,13 @@ def test_a_complete_part_file_is_not_downloaded_again(tmp_path, server, monkeypa
     part = root / "downloads" / "tiny.zip.part"
     part.parent.mkdir(parents=True)
     part.write_bytes(archive)  # complete, but the rename never happened
-    assert len(list(data.fetch("Tiny", root).iterdir())) == 2
+    assert len(list(data.fetch_dataset("Tiny", root).iterdir())) == 2
     assert requests == [("/tiny.zip", f"bytes={len(archive)}-", 0)]  # one 416, then done
     # a .part longer than the file is not its beginning: downloaded again from the start
     (root / "Tiny").rename(tmp_path / "moved")
     (root / "downloads" / "tiny.zip").unlink()
     part.write_bytes(archive + b"junk")
-    assert len(list(data.fetch("Tiny", root).iterdir())) == 2
+    assert len(list(data.fetch_dataset("Tiny", root).iterdir())) == 2
     assert requests[1:] == [("/tiny.zip", f"bytes={len(archive) + 4}-", 0), ("/tiny.zip", None, len(archive))]
 
 
@@ -257,9 +257,9 @@ def test_fetch_offline_fails_fast_naming_url(tmp_path, monkeypatch):
     url = "http://127.0.0.1:9/nowhere/big.zip"  # port 9 (discard): connection refused at once
     monkeypatch.setitem(data.DATASETS, "Gone", data.Known("Gone/HR", files=((url, None, None),)))
     with pytest.raises(RuntimeError, match=r"nowhere/big\.zip.*put it at .*downloads"):
-        data.fetch("Gone", tmp_path, timeout=2)
+        data.fetch_dataset("Gone", tmp_path, timeout=2)
     with pytest.raises(RuntimeError, match="registration"):
-        data.fetch("NTIRE2020_Track1", tmp_path)
+        data.fetch_dataset("NTIRE2020_Track1", tmp_path)
 
 
 # --- the embedded mini set and the CLI -----------------------------------------------------------------

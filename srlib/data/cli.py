@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from srlib.data.mini import build_mini
-from srlib.data.registry import DATASETS, fetch, resolve_dataset
+from srlib.data.registry import DATASETS, fetch_dataset, resolve_dataset
 from srlib.io import list_images
 from srlib.utils import data_roots
 
@@ -17,7 +17,7 @@ def add_cli(subparsers) -> None:
     fetch_parser = commands.add_parser("fetch", help="download a known dataset into the data root")
     fetch_parser.add_argument("name", choices=sorted(DATASETS) + ["mini"])
     fetch_parser.add_argument("--root", default=None, help="data root (default: first of SRLIB_DATA_DIR)")
-    fetch_parser.set_defaults(func=lambda a: _report(fetch(a.name, a.root)))
+    fetch_parser.set_defaults(func=lambda a: _report(fetch_dataset(a.name, a.root)))
     mini_parser = commands.add_parser("mini", help="build the embedded mini train/valid set (offline)")
     mini_parser.add_argument("--root", default=None, help="data root (default: first of SRLIB_DATA_DIR)")
     mini_parser.set_defaults(func=lambda a: _report(build_mini(a.root)))

@@ -154,7 +154,7 @@ def resolve_lr(name: str, kind: str) -> Path:
 # --- downloads ---------------------------------------------------------------------------------------
 
 
-def fetch(name: str, root: str | os.PathLike | None = None, timeout: float = 10.0) -> Path:
+def fetch_dataset(name: str, root: str | os.PathLike | None = None, timeout: float = 10.0) -> Path:
     """Download and extract a known dataset into ``root`` (default: the first data root); return its HR.
 
     Through ``download.download_file``: partial downloads resume (HTTP Range), archives with a known digest are
