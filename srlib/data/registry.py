@@ -3,7 +3,8 @@
 Data roots: ``SRLIB_DATA_DIR`` is a list of folders separated by ``os.pathsep`` (default ``<project>/data``);
 the first is where downloads and ``mini`` are written. A dataset name such as ``Set5`` resolves to the first
 ``<root>/Set5/HR/`` that exists, then to the folder its known layout names (``DIV2K_valid`` ->
-``<root>/DIV2K/DIV2K_valid_HR``).
+``<root>/DIV2K/DIV2K_valid_HR``), then to a ``<root>/Set5/`` holding the images itself (``candidates``).
+``fetch_dataset`` downloads and extracts a known set through ``srlib.data.download``.
 """
 
 from __future__ import annotations
