@@ -81,10 +81,10 @@ def _test_image(size: int) -> tuple[np.ndarray, str]:
 
 def bench_seams(args) -> dict:
     torch.set_num_threads(args.threads)
-    from srlib import zoo
+    from srlib import hub
 
-    if args.model and (args.model == "bicubic" or zoo.is_cached(args.model) or os.path.isfile(args.model)):
-        model, weights = infer.resolve_model(args.model), infer.describe_model(args.model)
+    if args.model and (args.model == "bicubic" or hub.is_cached(args.model) or os.path.isfile(args.model)):
+        model, weights = hub.resolve_model(args.model), hub.describe_model(args.model)
     else:
         model, weights = build_model("rrdbnet"), "RRDBNet 23 blocks, random weights"
     image, source = _test_image(args.size)

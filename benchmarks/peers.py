@@ -159,16 +159,17 @@ def export_ncnn(model, shape: tuple[int, ...], folder: Path) -> tuple[Path, Path
 def original_ncnn_files(name: str) -> tuple[Path, Path]:
     """The zoo model's own ncnn .param/.bin, read once from its pinned package file and kept in the cache.
 
-    Each is checked against the sha256 recorded in ``srlib.zoo`` on every call.
+    Each is checked against the sha256 recorded in ``srlib.hub.PRETRAINED`` on every call.
     """
-    from srlib import zoo
-    from srlib.utils import cache_dir
+    from srlib import hub
+    from srlib.data.download import read_package_members
+    from srlib.utils import cache_dir, file_digest
 
-    entry = zoo.get(name)
+    entry = hub.get_pretrained(name)
     folder = cache_dir() / "ncnn"
     paths = {role: folder / f"{name}.{role}" for role in ("param", "bin")}
-    if not all(p.is_file() and zoo.sha256_file(p) == entry.members[role][1] for role, p in paths.items()):
-        files = zoo.read_package_members(entry)  # hash-checked members of one hash-pinned package file
+    if not all(p.is_file() and file_digest(p) == entry.members[role][1] for role, p in paths.items()):
+        files = read_package_members(entry)  # hash-checked members of one hash-pinned package file
         folder.mkdir(parents=True, exist_ok=True)
         for role, path in paths.items():
             path.write_bytes(files[role])
@@ -181,9 +182,9 @@ def prepare(spec: str, lr_shape: tuple[int, int, int], folder: Path) -> tuple[di
     Returns ({"onnx": path, "ncnn": (param, bin), ...}, notes); a file that could not be made is absent and a
     note says why, so that its rows are skipped rather than the run stopped.
     """
-    from srlib import infer, zoo
+    from srlib import hub
 
-    model = infer.resolve_model(spec)
+    model = hub.resolve_model(spec)
     h, w, c = lr_shape
     shape = (1, c, h, w)
     files, notes = {}, []
@@ -198,7 +199,7 @@ def prepare(spec: str, lr_shape: tuple[int, int, int], folder: Path) -> tuple[di
             except Exception as error:
                 notes.append(f"{spec}: ONNX export failed: {type(error).__name__}: {str(error).splitlines()[0]}")
     if importlib.util.find_spec("ncnn"):
-        entry = zoo.MODELS.get(spec)
+        entry = hub.PRETRAINED.get(spec)
         try:
             if entry is not None and entry.source == "pypi":
                 files["ncnn"] = [str(p) for p in original_ncnn_files(spec)]
@@ -248,14 +249,14 @@ def run_srlib(model, lr: np.ndarray, config: str, threads: int, repeat: int) -> 
     """srlib.infer.upscale at precision ``config`` ("fp32", "bf16", "auto"); ``model`` a module or a spec."""
     import torch
 
-    from srlib import infer
+    from srlib import hub, infer
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         start = time.perf_counter()
         if isinstance(model, str):
-            model = infer.resolve_model(model)
+            model = hub.resolve_model(model)
         load = time.perf_counter() - start
         image = lr.astype(np.float32) / 255  # HWC in [0, 1]: upscale returns the same kind
         out, first, best, cpu = _timed(lambda: infer.upscale(model, image, precision=config), repeat)

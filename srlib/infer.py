@@ -27,23 +27,18 @@ returns the same kind, layout and dtype, ``scale`` times larger:
   model at hand; in bf16 the deep RRDBNets stay up to 8 levels from untiled bf16 at any pad, no further from
   the fp32 output than untiled bf16 is (BENCHMARKS.md, "Tiling").
 
-``srlib upscale`` drives it from the command line; ``resolve_model`` turns a preset name, a pretrained
-(zoo) name or a checkpoint path into a model, and is shared with ``srlib evaluate`` and the notebooks.
+``srlib upscale`` (``srlib.infer_cli``) drives it from the command line; ``srlib.hub.resolve_model`` turns a
+name or a checkpoint path into a model.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from srlib.io import IMAGE_EXTENSIONS
-from srlib.utils import course_weights_dir, positive_int
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # The output is assembled in host memory as float32: 2**28 pixels (16384 x 16384) are 3.2 GB for RGB, and
@@ -287,28 +282,6 @@ def _upscale_channels(forward, x, model, scale, tile, tile_pad, alpha, blend, pr
 # one tile on the device, and the geometric self-ensemble
 
 
-def _augment(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Transform ``k`` of the 8 (bit 4: transpose, bit 1: left-right flip, bit 2: up-down flip)."""
-    if k & 4:
-        x = x.transpose(-2, -1)
-    if k & 1:
-        x = x.flip(-1)
-    if k & 2:
-        x = x.flip(-2)
-    return x
-
-
-def _deaugment(y: torch.Tensor, k: int) -> torch.Tensor:
-    """The inverse of ``_augment(., k)``: undo the flips, then the transpose."""
-    if k & 2:
-        y = y.flip(-2)
-    if k & 1:
-        y = y.flip(-1)
-    if k & 4:
-        y = y.transpose(-2, -1)
-    return y
-
-
 def _make_forward(model, device, channels_last, ensemble):
     """A function: CPU tile (1, C, h, w) -> CPU float32 output; only this tile is on the device."""
 
@@ -317,13 +290,15 @@ def _make_forward(model, device, channels_last, ensemble):
             t = t.contiguous(memory_format=torch.channels_last)
         return model(t).float()
 
+    from srlib.data.dataset import dihedral, undo_dihedral  # the 8 symmetries training augments with
+
     def forward(tile_cpu: torch.Tensor) -> torch.Tensor:
         t = tile_cpu.to(device)
         if not ensemble:
             return run(t).cpu()
         total = None
         for k in range(NUM_TRANSFORMS):
-            y = _deaugment(run(_augment(t, k)), k)
+            y = undo_dihedral(run(dihedral(t, k)), k)
             total = y if total is None else total + y
         return (total / NUM_TRANSFORMS).cpu()
 
@@ -389,299 +364,3 @@ def _tiled(forward, x, scale: int, tile, pad: int, blend: str, multiple: int, pr
     if feather:
         out /= weights
     return out[..., : s * h0, : s * w0]
-
-
-# ---------------------------------------------------------------------------------------------------
-# model names -> models (shared with srlib.evaluate and the notebooks)
-
-
-def _zoo_names() -> list[str]:
-    try:
-        from srlib import zoo
-    except ModuleNotFoundError:
-        return []
-    return list(zoo.MODELS)
-
-
-# The course checkpoints' folder is owned by srlib.utils; this name stays for callers (benchmarks/).
-weights_dir = course_weights_dir
-
-
-def resolve_model(spec: str | Path, scale: int = 4, **model_args) -> nn.Module:
-    """A model from a name or a path, refusing random weights.
-
-    spec: a checkpoint file (``srlib.weights.load_model``), the stem of a course checkpoint in
-    ``srlib/course_weights/`` (e.g. ``edsr_baseline_x4``), a pretrained name from ``srlib zoo list``, or
-    ``bicubic`` (the only preset that is meaningful untrained). Other presets have random weights and are
-    refused: they would produce noise that looks like a result. ``model_args`` are constructor arguments a
-    checkpoint cannot carry (e.g. ``res_scale=0.1`` for an EDSR; ``--model-arg`` on the command line).
-    """
-    from srlib import models
-
-    spec = str(spec)
-    if int(scale) < 1:
-        raise ValueError(f"scale must be a positive integer (2, 3, 4, ...), got {scale}")
-    path = Path(spec)
-    course = course_weights_dir() / f"{spec}.safetensors"
-    key = models.ALIASES.get(spec, spec)
-    if key == "bicubic":
-        if model_args:
-            raise ValueError(f"bicubic has no settings to change (got {', '.join(model_args)})")
-        model = models.build_model("bicubic", scale=scale)
-    elif path.is_file() or course.is_file():
-        from srlib.weights import load_model
-
-        model = load_model(path if path.is_file() else course, **model_args)
-    elif spec in _zoo_names():
-        from srlib.zoo import load_pretrained
-
-        model = load_pretrained(spec, **model_args)
-    elif key in models.PRESETS:
-        zoo = ", ".join(_zoo_names()) or "see `srlib zoo list`"
-        raise ValueError(
-            f"{spec!r} is an untrained preset with random weights; give a checkpoint path (e.g. under "
-            f"srlib/course_weights/), a pretrained name ({zoo}) or 'bicubic'"
-        )
-    elif path.suffix:
-        raise FileNotFoundError(f"checkpoint {spec} not found")
-    else:
-        raise ValueError(
-            f"unknown model {spec!r}: give 'bicubic', a checkpoint path or a pretrained name "
-            f"({', '.join(_zoo_names()) or 'see `srlib zoo list`'})"
-        )
-    own = getattr(model, "scale", None)
-    if own is not None and int(own) != int(scale):
-        raise ValueError(f"model {spec!r} upscales x{own}, not x{scale}; pass --scale {own}")
-    return model
-
-
-def describe_model(spec: str | Path) -> str:
-    """Where a model's weights come from, for figure titles and tables (e.g. "RealSR DF2K (...), pretrained on
-    DF2K + estimated kernels, noise injection")."""
-    from srlib import models
-
-    spec = str(spec)
-    path = Path(spec) if Path(spec).is_file() else course_weights_dir() / f"{spec}.safetensors"
-    if models.ALIASES.get(spec, spec) == "bicubic":
-        return "MATLAB bicubic, no weights"
-    if path.is_file():
-        from srlib.weights import read_metadata
-
-        try:
-            meta = read_metadata(path)
-        except (OSError, ValueError, RuntimeError):
-            meta = {}
-        for key in ("origin", "description", "summary"):
-            if meta.get(key):
-                return str(meta[key])
-        course = path.resolve().parent == course_weights_dir().resolve()
-        return (f"srlib course checkpoint {path.stem}" if course else f"checkpoint {path.name}") + _training(meta)
-    if spec in _zoo_names():
-        from srlib import zoo
-
-        return f"{zoo.MODELS[spec].origin}, pretrained on {zoo.MODELS[spec].data}"
-    return spec
-
-
-def _training(meta: dict) -> str:
-    """ ", 1.5k steps on T91+BSD200" from an srlib checkpoint's metadata (empty when it has none)."""
-    import json
-
-    try:
-        config = json.loads(meta.get("config", "{}"))
-        steps = int(meta["step"])
-    except (ValueError, KeyError, TypeError):
-        return ""
-    count = f"{steps / 1000:g}k" if steps >= 1000 else str(steps)
-    stage = f"{config['mode'].upper()} " if config.get("init_from") and config.get("mode") else ""
-    origin = f" from {config['init_from']}" if stage else ""  # a fine-tune: its steps only
-    text = f", {count} {stage}steps{origin} on {'+'.join(config.get('train_sets', [])) or 'its training set'}"
-    if meta.get("perceptual") not in (None, "", "nopercep", "none"):
-        text += f", perceptual loss {meta['perceptual']}"
-    return text
-
-
-# ---------------------------------------------------------------------------------------------------
-# srlib upscale
-
-
-def _gather_inputs(inputs: list[str]) -> list[Path]:
-    from srlib.io import list_images
-
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = list_images(path)
-            if not found:
-                raise FileNotFoundError(f"no images in folder {path}")
-            files.extend(Path(f) for f in found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"input {path} does not exist")
-    return files
-
-
-def plan_outputs(inputs: list[str], output: str, overwrite: bool = False) -> list[tuple[Path, Path]]:
-    """(input file, output file) pairs, refusing anything that would overwrite an input.
-
-    ``output`` is a folder, or a file name when there is one input file and it has an image suffix. Names
-    are kept; an output folder that is one of the input folders is refused, and so is an output that is an
-    input under another name (a hard link: same inode). Outputs that exist already are refused unless
-    ``overwrite``. Nothing is created here.
-    """
-    files = _gather_inputs(inputs)
-    out = Path(output)
-    single_file = len(files) == 1 and out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir()
-    if not single_file:
-        in_dirs = {Path(i).resolve() for i in inputs if Path(i).is_dir()} | {f.parent.resolve() for f in files}
-        if out.resolve() in in_dirs:
-            raise ValueError(f"output folder {out} is an input folder; choose another -o so no input is overwritten")
-    targets = [out] if single_file else [out / f.name for f in files]
-    sources = {f.resolve() for f in files}
-    inodes = {(f.stat().st_dev, f.stat().st_ino) for f in files}  # a hard link has another name, same inode
-    seen: dict[Path, Path] = {}
-    existing = []
-    for f, target in zip(files, targets, strict=True):
-        if target.resolve() in sources or (target.exists() and (target.stat().st_dev, target.stat().st_ino) in inodes):
-            raise ValueError(f"writing {target} would overwrite an input (the same file); choose another -o")
-        if target.resolve() in seen:
-            raise ValueError(f"{f} and {seen[target.resolve()]} would both be written to {target}")
-        seen[target.resolve()] = f
-        if target.exists():
-            existing.append(target)
-    if existing and not overwrite:
-        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        raise ValueError(f"{existing[0]}{more} exist(s) already; pass --overwrite to replace, or choose another -o")
-    return list(zip(files, targets, strict=True))
-
-
-def _writable_folder(folder: Path) -> None:
-    """Create ``folder`` and make sure a file can be written there, before any work is done."""
-    import tempfile
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as error:
-        raise RuntimeError(f"cannot write to {folder} ({error.strerror or error}); choose another -o") from None
-
-
-def _write_replacing(target: Path, image, bit_depth: int) -> None:
-    """Write beside ``target`` and rename over it: a failure leaves no half-written file, and a hard link
-    at ``target`` is replaced rather than written through."""
-    import os
-
-    from srlib.io import write_image
-
-    partial = target.with_name(f".{target.stem}.partial{target.suffix}")
-    try:
-        write_image(partial, image, bit_depth=bit_depth)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def parse_model_args(items: list[str] | None) -> dict:
-    """``["res_scale=0.1", "scale=3"]`` -> ``{"res_scale": 0.1, "scale": 3}`` (numbers and true/false parsed)."""
-    out = {}
-    for item in items or []:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--model-arg {item!r}: expected KEY=VALUE, e.g. res_scale=0.1")
-        out[key.strip()] = _literal(text.strip())
-    return out
-
-
-def _literal(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
-def add_model_arg(parser: argparse.ArgumentParser) -> None:
-    """``--model-arg KEY=VALUE`` (repeatable), shared by srlib upscale and srlib evaluate."""
-    parser.add_argument(
-        "--model-arg",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a model setting the checkpoint cannot carry, e.g. res_scale=0.1 for an EDSR trained with "
-        "--res_scale 0.1, scale=3 for a KAIR x3 RRDB (repeatable)",
-    )
-
-
-def _cli_upscale(args) -> int:
-    import sys
-
-    from tqdm import tqdm
-
-    from srlib.io import load_image
-    from srlib.utils import pick_device
-
-    pairs = plan_outputs(args.inputs, args.output, overwrite=args.overwrite)
-    for folder in dict.fromkeys(target.parent for _, target in pairs):
-        _writable_folder(folder)
-    model = resolve_model(args.model, args.scale, **parse_model_args(args.model_arg))
-    device = pick_device(args.device)
-    failures = []
-    for source, target in tqdm(pairs, desc="upscaling", unit="image"):
-        try:  # one bad file (unreadable, too large, out of memory) does not stop the others
-            image, bit_depth = load_image(source)
-            sr = upscale(
-                model,
-                image,
-                scale=args.scale,
-                tile=args.tile,
-                tile_pad=args.tile_pad,
-                ensemble=args.ensemble,
-                device=device,
-                precision=args.precision,
-                alpha=args.alpha,
-                progress=True,
-                max_output_pixels=args.max_pixels,
-            )
-            _write_replacing(target, sr, bit_depth)
-        except (ValueError, RuntimeError, OSError) as error:
-            failures.append(source)
-            message = str(error) if str(source) in str(error) else f"{source}: {error}"
-            tqdm.write(f"srlib upscale: failed: {message}", file=sys.stderr)
-    done = len(pairs) - len(failures)
-    print(f"wrote {done} of {len(pairs)} image(s) x{args.scale} with {args.model} to {args.output}")
-    if failures:
-        print(f"srlib upscale: {len(failures)} image(s) failed (listed above)", file=sys.stderr)
-        return 1
-    return 0
-
-
-def add_cli(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "upscale",
-        help="upscale image files or folders with a model",
-        description="Upscale images (files or folders) with a model; names are kept, inputs never overwritten.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
-    parser.add_argument("-o", "--output", required=True, help="output folder (or file, for one input file)")
-    parser.add_argument("--model", required=True, help="'bicubic', a pretrained name or a checkpoint path")
-    parser.add_argument("--scale", type=positive_int, default=4, help="upscaling factor")
-    parser.add_argument("--tile", type=positive_int, default=None, help="tile side in input pixels (default: whole)")
-    parser.add_argument(
-        "--tile-pad", type=int, default=None, help="context pixels read around each tile (default: per model family)"
-    )
-    parser.add_argument("--ensemble", action="store_true", help="x8 geometric self-ensemble (8x slower)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if present)")
-    parser.add_argument(
-        "--precision", choices=PRECISIONS, default="auto", help="auto: bf16 on a CPU with native bf16, else fp32"
-    )
-    parser.add_argument("--alpha", choices=ALPHA_MODES, default="bicubic", help="how RGBA alpha is upscaled")
-    parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist (never an input)")
-    parser.add_argument(
-        "--max-pixels", type=positive_int, default=MAX_OUTPUT_PIXELS, help="refuse larger outputs (memory)"
-    )
-    add_model_arg(parser)
-    parser.set_defaults(func=_cli_upscale)

@@ -22,7 +22,7 @@ Two pristine models:
 - ``"official"`` (the default): the published model, fitted by the authors on 125 pristine photographs
   (``modelparameters.mat`` of the MATLAB release). srlib reads it from ``basicsr/metrics/niqe_pris_params.npz``
   in the ``basicsr==1.4.2`` source archive on the package index, fetched once like the zoo's packages
-  (``srlib.zoo.read_package_members``: one pinned, hash-checked file, only that member read, nothing
+  (``srlib.data.download.read_package_members``: one pinned, hash-checked file, only that member read, nothing
   installed or imported) and cached as ``<srlib cache>/niqe_pris_params.npz``. Values are on the scale
   of papers and challenges (natural photographs about 3-9); with the Y channel and ``crop_border = scale``
   this is the PIRM 2018 / BasicSR setting.
@@ -191,7 +191,7 @@ def official_params_path() -> Path:
 
 def _pristine_package():
     """The pinned basicsr source archive, with the pip options that fetch it quickly."""
-    from srlib.zoo import PackageFile
+    from srlib.data.download import PackageFile
 
     # pip prepares an sdist's metadata by running its setup.py; basicsr's lists torch in setup_requires,
     # which an isolated build environment would install just for that. Without isolation setuptools only
@@ -205,11 +205,12 @@ def fetch_official(force: bool = False, verbose: bool = True) -> Path:
 
     Raises RuntimeError, saying what to do, when the package index cannot be reached and nothing is cached.
     """
-    from srlib.zoo import read_package_members, sha256_file
+    from srlib.data.download import read_package_members
+    from srlib.utils import file_digest
 
     path, (member, digest) = official_params_path(), _BASICSR_SDIST["members"]["params"]
     if path.is_file() and not force:
-        if sha256_file(path) != digest:
+        if file_digest(path) != digest:
             raise RuntimeError(f"{path} does not have the sha256 of the published NIQE parameters; delete it")
         return path
     try:

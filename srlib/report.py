@@ -78,9 +78,9 @@ def weights_summary() -> list[str]:
     for card in sorted(course_weights_dir().glob("*.md")):
         first = card.read_text().strip().splitlines()[0].lstrip("# ") if card.stat().st_size else card.stem
         lines.append(f"course checkpoint {first}")
-    from srlib import zoo
+    from srlib import hub
 
-    lines += [f"pretrained {m.name}: {m.origin}" for m in zoo.list_models() if zoo.is_cached(m.name)]
+    lines += [f"pretrained {m.name}: {m.origin}" for m in hub.list_pretrained() if hub.is_cached(m.name)]
     return lines or ["none found (figures that need weights say so)"]
 
 

@@ -1,8 +1,11 @@
-"""Shared fixtures: the benchmark sets, a temporary data root, a fixed seed."""
+"""Shared fixtures: the benchmark sets, a local HTTP server for downloads, a fixed seed."""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -56,3 +59,49 @@ def train_dir() -> Path:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+class _RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files with HTTP Range support (the standard handler ignores Range).
+
+    Each GET is appended to ``requests`` as ``(path, Range header or None, bytes served)``.
+    """
+
+    def __init__(self, *args, requests: list, **kwargs):
+        self.requests = requests  # before super().__init__, which handles the request
+        super().__init__(*args, **kwargs)
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.requests.append((self.path, self.headers.get("Range"), 0))
+            return self.send_error(404)
+        body = path.read_bytes()
+        start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
+        if start >= len(body):  # nothing to send: 416, with the file's length (RFC 9110)
+            self.requests.append((self.path, self.headers.get("Range"), 0))
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(body)}")
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
+        self.requests.append((self.path, self.headers.get("Range"), len(body) - start))  # before the client has it
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        self.wfile.write(body[start:])
+
+
+@pytest.fixture
+def server(tmp_path):
+    """(site folder, base URL, list of requests served)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    requests = []
+    handler = functools.partial(_RangeHandler, directory=str(site), requests=requests)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield site, f"http://127.0.0.1:{httpd.server_address[1]}", requests
+    httpd.shutdown()

@@ -1,10 +1,7 @@
 """Datasets: roots and names, pairing, crops and augmentation, workers, downloads (local server), mini."""
 
-import functools
 import hashlib
-import http.server
 import io
-import threading
 import zipfile
 from pathlib import Path
 
@@ -13,7 +10,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from srlib import cli, data, degrade
+from srlib import cli, data
+from srlib.data import degrade
 from srlib.imresize import imresize
 from srlib.io import read_image, write_image
 from srlib.train import loop
@@ -50,6 +48,35 @@ def test_roots_and_resolution(roots, benchmarks_dir, monkeypatch):
         data.resolve_dataset("Urban100")
     monkeypatch.setenv("SRLIB_DATA_DIR", str(benchmarks_dir))
     assert len(list(data.resolve_dataset("BSD100").iterdir())) >= 100
+
+
+def test_one_lookup_order_and_folders_holding_images_directly(roots):
+    first, second = roots
+    _write_set(first / "T91", [(8, 8)])  # images directly in <root>/<name>/, as T91 and BSD200 come
+    assert data.resolve_dataset("T91") == first / "T91"
+    _write_set(second / "T91" / "HR", [(8, 8)])  # an HR/ layout in any root comes first
+    assert data.resolve_dataset("T91") == second / "T91" / "HR"
+    assert data.registry.candidates("T91") == [
+        first / "T91" / "HR",
+        second / "T91" / "HR",
+        first / "T91",
+        second / "T91",
+    ]
+    with pytest.raises(FileNotFoundError, match="mini/train"):
+        data.resolve_dataset("mini/train", build=False)  # `srlib data list` builds nothing
+    assert not (first / "mini").exists()
+
+
+def test_resolve_lr_names_the_known_kinds(roots):
+    first, _ = roots
+    (first / "Set5" / "LR_bicubic" / "X4").mkdir(parents=True)
+    assert data.resolve_lr("Set5", "bicubic_x4") == first / "Set5" / "LR_bicubic" / "X4"
+    with pytest.raises(ValueError, match="known kinds: bicubic_x2, bicubic_x3, bicubic_x4"):
+        data.resolve_lr("Set5", "unknown_x4")
+    with pytest.raises(ValueError, match="not a known dataset"):
+        data.resolve_lr("T91", "bicubic_x4")
+    with pytest.raises(FileNotFoundError, match="bicubic_x2 folder"):
+        data.resolve_lr("Set5", "bicubic_x2")
 
 
 def test_paired_folders_crops_align(tmp_path):
@@ -140,53 +167,22 @@ def test_workers_and_distributed_shards(tmp_path):
     assert shards_by_epoch[0] != shards_by_epoch[1]  # reshuffled each epoch
 
 
-# --- downloads against a local server ----------------------------------------------------------------
+def test_dihedral_has_eight_symmetries_undone_alike_in_numpy_and_torch():
+    hwc = np.random.default_rng(0).random((5, 7, 3)).astype(np.float32)
+    nchw = torch.from_numpy(hwc.transpose(2, 0, 1).copy())[None]
+    outputs = set()
+    for k in range(8):
+        out = data.dataset.dihedral(hwc, k, axes=(0, 1))
+        assert np.array_equal(data.dataset.undo_dihedral(out, k, axes=(0, 1)), hwc)
+        assert torch.equal(data.dataset.dihedral(nchw, k)[0].permute(1, 2, 0), torch.from_numpy(out.copy()))
+        assert torch.equal(data.dataset.undo_dihedral(data.dataset.dihedral(nchw, k), k), nchw)
+        outputs.add(out.tobytes())
+    assert len(outputs) == 8
+    rotated = data.dataset.dihedral(hwc, 1 | 4, axes=(0, 1))  # flip left-right, then transpose: 90 degrees
+    assert np.array_equal(rotated, np.rot90(hwc, k=1, axes=(0, 1)))
 
 
-class _RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files with HTTP Range support (the standard handler ignores Range).
-
-    Each GET is appended to ``requests`` as ``(path, Range header or None, bytes served)``.
-    """
-
-    def __init__(self, *args, requests: list, **kwargs):
-        self.requests = requests  # before super().__init__, which handles the request
-        super().__init__(*args, **kwargs)
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        path = Path(self.translate_path(self.path))
-        if not path.is_file():
-            self.requests.append((self.path, self.headers.get("Range"), 0))
-            return self.send_error(404)
-        body = path.read_bytes()
-        start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
-        if start >= len(body):  # nothing to send: 416, with the file's length (RFC 9110)
-            self.requests.append((self.path, self.headers.get("Range"), 0))
-            self.send_response(416)
-            self.send_header("Content-Range", f"bytes */{len(body)}")
-            self.send_header("Content-Length", "0")
-            return self.end_headers()
-        self.requests.append((self.path, self.headers.get("Range"), len(body) - start))  # before the client has it
-        self.send_response(206 if start else 200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        self.wfile.write(body[start:])
-
-
-@pytest.fixture
-def server(tmp_path):
-    """(site folder, base URL, list of requests served)."""
-    site = tmp_path / "site"
-    site.mkdir()
-    requests = []
-    handler = functools.partial(_RangeHandler, directory=str(site), requests=requests)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield site, f"http://127.0.0.1:{httpd.server_address[1]}", requests
-    httpd.shutdown()
+# --- downloads against a local server (conftest.server) ---------------------------------------------
 
 
 def _zip_of_images(n=2) -> bytes:
@@ -215,7 +211,7 @@ def test_fetch_resume_and_checksum(tmp_path, server, monkeypatch):
     part = root / "downloads" / "tiny.zip.part"
     part.parent.mkdir(parents=True)
     part.write_bytes(archive[:100])  # an interrupted download: the rest comes with a Range request
-    hr = data.fetch("Tiny", root)
+    hr = data.fetch_dataset("Tiny", root)
     assert hr == root / "Tiny" / "HR" and len(list(hr.iterdir())) == 2
     assert (root / "downloads" / "tiny.zip").read_bytes() == archive
     # one request, resuming after the 100 bytes already there; only the rest came over the wire
@@ -223,7 +219,7 @@ def test_fetch_resume_and_checksum(tmp_path, server, monkeypatch):
 
     monkeypatch.setitem(data.DATASETS, "Bad", data.Known("Bad/HR", files=((f"{base}/tiny.zip", "0" * 64, None),)))
     with pytest.raises(RuntimeError, match="wrong sha256"):
-        data.fetch("Bad", tmp_path / "other")
+        data.fetch_dataset("Bad", tmp_path / "other")
 
 
 def test_a_complete_part_file_is_not_downloaded_again(tmp_path, server, monkeypatch):
@@ -236,23 +232,34 @@ def test_a_complete_part_file_is_not_downloaded_again(tmp_path, server, monkeypa
     part = root / "downloads" / "tiny.zip.part"
     part.parent.mkdir(parents=True)
     part.write_bytes(archive)  # complete, but the rename never happened
-    assert len(list(data.fetch("Tiny", root).iterdir())) == 2
+    assert len(list(data.fetch_dataset("Tiny", root).iterdir())) == 2
     assert requests == [("/tiny.zip", f"bytes={len(archive)}-", 0)]  # one 416, then done
     # a .part longer than the file is not its beginning: downloaded again from the start
     (root / "Tiny").rename(tmp_path / "moved")
     (root / "downloads" / "tiny.zip").unlink()
     part.write_bytes(archive + b"junk")
-    assert len(list(data.fetch("Tiny", root).iterdir())) == 2
+    assert len(list(data.fetch_dataset("Tiny", root).iterdir())) == 2
     assert requests[1:] == [("/tiny.zip", f"bytes={len(archive) + 4}-", 0), ("/tiny.zip", None, len(archive))]
+
+
+def test_digests_sha256_its_prefix_or_md5_and_a_bad_file_moves_aside(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"payload")
+    sha, md5 = hashlib.sha256(b"payload").hexdigest(), hashlib.md5(b"payload").hexdigest()
+    for digest in (sha, sha[:8], f"md5:{md5}", None):
+        data.download.check_digest(path, digest)
+    with pytest.raises(RuntimeError, match=r"f\.bin has the wrong md5 .*expected 0000.*moved to f\.bin\.bad"):
+        data.download.check_digest(path, "md5:" + "0" * 32)
+    assert not path.exists() and (tmp_path / "f.bin.bad").read_bytes() == b"payload"
 
 
 def test_fetch_offline_fails_fast_naming_url(tmp_path, monkeypatch):
     url = "http://127.0.0.1:9/nowhere/big.zip"  # port 9 (discard): connection refused at once
     monkeypatch.setitem(data.DATASETS, "Gone", data.Known("Gone/HR", files=((url, None, None),)))
     with pytest.raises(RuntimeError, match=r"nowhere/big\.zip.*put it at .*downloads"):
-        data.fetch("Gone", tmp_path, timeout=2)
+        data.fetch_dataset("Gone", tmp_path, timeout=2)
     with pytest.raises(RuntimeError, match="registration"):
-        data.fetch("NTIRE2020_Track1", tmp_path)
+        data.fetch_dataset("NTIRE2020_Track1", tmp_path)
 
 
 # --- the embedded mini set and the CLI -----------------------------------------------------------------
@@ -263,7 +270,7 @@ def test_build_mini_is_deterministic(tmp_path, monkeypatch):
         "train": {"chelsea": data.MINI_SOURCES["train"]["chelsea"]},
         "valid": {"coffee": data.MINI_SOURCES["valid"]["coffee"]},
     }
-    monkeypatch.setattr(data, "MINI_SOURCES", small)
+    monkeypatch.setattr(data.mini, "MINI_SOURCES", small)
     a, b = data.build_mini(tmp_path / "a", max_side=96), data.build_mini(tmp_path / "b", max_side=96)
     files = sorted(p.relative_to(a) for p in a.rglob("*.png"))
     assert len(files) == 2 * 6  # HR, LR x2/x3/x4, track1 x4, realesrgan x4
@@ -317,7 +324,7 @@ def test_a_link_inside_the_archive_cannot_write_outside_the_root(tmp_path):
     )
     root = tmp_path / "root"
     with pytest.raises(RuntimeError, match=r"benchmark\.tar holds a link \(benchmark/Set5/esc\)"):
-        data._extract(archive, root, {"benchmark/Set5": "Set5"})
+        data.download.extract_archive(archive, root, {"benchmark/Set5": "Set5"})
     assert not (tmp_path / "victim").exists()
     assert not (root / "downloads" / "benchmark.tar.extract").exists()  # no staging folder left behind
 
@@ -330,7 +337,7 @@ def test_merging_never_follows_a_link_already_in_the_root(tmp_path):
     (staging / "Set5" / "esc" / "victim").mkdir(parents=True)
     (staging / "Set5" / "esc" / "victim" / "evil.txt").write_text("outside the root")
     with pytest.raises(RuntimeError, match=r"Set5/esc is a link"):
-        data._move(staging / "Set5", root / "Set5", root)
+        data.download._move(staging / "Set5", root / "Set5", root)
     assert not (tmp_path / "victim").exists()
 
 
@@ -338,7 +345,7 @@ def test_tar_filter_errors_are_one_line_and_leave_no_staging_folder(tmp_path):
     archive = _tar(tmp_path / "bad.tar", [("../outside.txt", None, b"x")])
     root = tmp_path / "root"
     with pytest.raises(RuntimeError, match=r"bad\.tar: refused to extract .*outside\.txt"):
-        data._extract(archive, root, {})
+        data.download.extract_archive(archive, root, {})
     assert not (tmp_path / "outside.txt").exists()
     assert not (root / "downloads" / "bad.tar.extract").exists()
 

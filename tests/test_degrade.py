@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from srlib import degrade
+from srlib.data import degrade
 from srlib.imresize import imresize
 
 

@@ -65,7 +65,7 @@ def test_every_import_is_declared():
     declared |= {_name(r) for extra in project["optional-dependencies"].values() for r in extra}
     files = [p for folder in ("srlib", "tests", "benchmarks", "notebooks") for p in (ROOT / folder).rglob("*")]
     files = [p for p in files if p.suffix in (".py", ".ipynb") and ".ipynb_checkpoints" not in p.parts]
-    local = {"srlib", "__future__"} | {p.stem for p in files if p.suffix == ".py"}  # e.g. tests import test_weights
+    local = {"srlib", "__future__"} | {p.stem for p in files if p.suffix == ".py"}  # e.g. tests import test_hub
     undeclared = {}
     for path in files:
         for module in _imports(path) - set(sys.stdlib_module_names) - local:

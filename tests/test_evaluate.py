@@ -194,13 +194,13 @@ def test_cli_official_niqe_and_artefacts(photo_pair, tmp_path, capsys, unavailab
 
 
 def test_official_niqe_offline_fails_before_any_image(hr_folder, tmp_path, monkeypatch, capsys):
-    from srlib import zoo
+    from srlib.data import download
 
     def offline(entry, dest, verbose):
         raise RuntimeError("pip download basicsr==1.4.2 failed (is the package index reachable?): no network")
 
     monkeypatch.setenv("SRLIB_CACHE_DIR", str(tmp_path / "empty-cache"))
-    monkeypatch.setattr(zoo, "_pip_download", offline)
+    monkeypatch.setattr(download, "_pip_download", offline)
     argv = ["evaluate", "--model", "bicubic", "--data", str(hr_folder), "--niqe", "--no-progress"]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err

@@ -9,7 +9,7 @@ import pytest
 import skimage.data
 
 from srlib import niqe as niqe_module
-from srlib import zoo
+from srlib.data import download
 from srlib.imresize import imresize, modcrop
 from srlib.io import read_image
 from srlib.niqe import fit_niqe, niqe
@@ -70,7 +70,7 @@ def test_fetch_reads_only_the_pinned_member_and_caches_it(cache, monkeypatch, of
                 tar.addfile(info, io.BytesIO(data))
         return archive
 
-    monkeypatch.setattr(zoo, "_pip_download", fake_pip)
+    monkeypatch.setattr(download, "_pip_download", fake_pip)
     path = niqe_module.fetch_official(verbose=False)
     assert path == cache / "niqe_pris_params.npz" and path.read_bytes() == official_params
     assert calls[0].package == "basicsr==1.4.2" and "--no-binary=basicsr" in calls[0].pip_args
@@ -89,7 +89,7 @@ def test_a_tampered_member_is_refused(cache, monkeypatch):
             tar.addfile(info, io.BytesIO(b"bad"))
         return archive
 
-    monkeypatch.setattr(zoo, "_pip_download", fake_pip)
+    monkeypatch.setattr(download, "_pip_download", fake_pip)
     with pytest.raises(RuntimeError, match="expected sha256"):
         niqe_module.fetch_official()
     assert not (cache / "niqe_pris_params.npz").exists()
@@ -99,7 +99,7 @@ def test_offline_without_cache_says_what_to_do(cache, monkeypatch):
     def offline(entry, dest, verbose):
         raise RuntimeError("pip download basicsr==1.4.2 failed (is the package index reachable?): no network")
 
-    monkeypatch.setattr(zoo, "_pip_download", offline)
+    monkeypatch.setattr(download, "_pip_download", offline)
     with pytest.raises(RuntimeError, match=r"not cached at .*niqe_pris_params\.npz.*package index is reachable.*fit"):
         niqe(np.zeros((192, 192)))
 

@@ -77,7 +77,7 @@ def load_checkpoint(path: str | Path) -> dict:
 
     Raises ValueError naming the file when it is truncated, corrupt or holds pickled objects.
     """
-    from srlib.weights import _read
+    from srlib.hub import read_checkpoint as _read
 
     with torch.serialization.safe_globals(_numpy_array_globals()):
         state, _ = _read(Path(path))
@@ -95,7 +95,7 @@ def save_generator(model: nn.Module, path: str | Path, metadata: dict | None = N
     Written by ``srlib.weights.save_weights`` (so ``srlib.weights.load_model(path)`` rebuilds the model);
     ``half`` stores floating-point tensors as float16 (half the size, well below 8-bit image precision).
     """
-    from srlib.weights import model_config, save_weights
+    from srlib.hub import model_config, save_weights
 
     path = Path(path)
     model = unwrap(model)
@@ -120,7 +120,7 @@ def load_generator_state(path: str | Path) -> dict:
     state = load_checkpoint(path)
     if "G" in state:  # a srlib training checkpoint
         return state.get("ema") or state["G"]
-    from srlib.weights import convert_state_dict
+    from srlib.hub import convert_state_dict
 
     return convert_state_dict(state)  # another project's file, its keys mapped to srlib's
 

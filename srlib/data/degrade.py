@@ -7,7 +7,7 @@ drawn with numpy; noise is drawn with a torch generator seeded from ``rng``, so 
 torch (on the input's device).
 
 A ``Degradation`` is any callable ``(hr, rng) -> lr``; ``SRDataset`` calls one per sample. The classes
-below bind the settings (``Bicubic(4)``, ``Track1(4, **FRITSCHE_NOISE)``, ``RealSRNoise(4, patches)``,
+below bind the settings (``BicubicDown(4)``, ``Track1(4, **FRITSCHE_NOISE)``, ``RealSRNoise(4, patches)``,
 ``SecondOrder(4)``) and ``make_degradation(name, scale)`` builds one from a name.
 
 Sources (REFERENCE.md section 2): Fritsche et al. 2019 (Gaussian noise sigma 8 or JPEG 30 after bicubic
@@ -381,8 +381,8 @@ def _second_order_one(x, scale, rng, gen, p: SecondOrderRanges):
 
 
 @dataclass
-class Bicubic:
-    """Clean MATLAB bicubic x``scale``."""
+class BicubicDown:
+    """Clean MATLAB bicubic downscaling by ``scale`` (``srlib.models.Bicubic`` is the upscaling baseline)."""
 
     scale: int = 4
 
@@ -428,7 +428,7 @@ class SecondOrder:
 
 
 DEGRADATIONS = {
-    "bicubic": lambda scale: Bicubic(scale),
+    "bicubic": lambda scale: BicubicDown(scale),
     "fritsche_noise": lambda scale: Track1(scale, **FRITSCHE_NOISE),
     "fritsche_jpeg": lambda scale: Track1(scale, **FRITSCHE_JPEG),
     "second_order": lambda scale: SecondOrder(scale),
