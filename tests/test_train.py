@@ -226,7 +226,7 @@ def test_amp_auto_is_bf16_only_where_native(monkeypatch, capsys, tmp_path):
 def test_bf16_step_computes_in_bf16_and_keeps_fp32_weights():
     cfg = tiny_config(amp="bf16")
     from srlib.models import build_model
-    from srlib.train.loop import Step
+    from srlib.train.step import Step
 
     G = build_model(cfg.model, scale=4, **cfg.model_kwargs)
     seen = []

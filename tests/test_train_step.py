@@ -18,7 +18,7 @@ from torch import nn
 
 import srlib.train as T
 from srlib.models import build_model
-from srlib.train.loop import Step
+from srlib.train.step import Step
 
 # float32 step vs float64 reference, relative (seen: losses <= 1e-6, gradients <= 2e-5 with the BatchNorm of D);
 # a broken term moves them by 1e-2 or more
