@@ -14,8 +14,8 @@ import yaml
 from torch.utils.data import Dataset
 
 import srlib.train as T
+from srlib.train.build import lr_factor
 from srlib.train.checkpoint import atomic_save, load_checkpoint
-from srlib.train.loop import lr_factor
 
 
 class TinyPairs(Dataset):
@@ -125,7 +125,9 @@ def test_lr_schedule_warmup_then_milestones():
 
 
 def test_missing_imagenet_vgg_is_never_silent(monkeypatch):
-    monkeypatch.setattr(T.loop.L, "vgg19_weights_available", lambda: False)
+    from srlib import losses
+
+    monkeypatch.setattr(losses, "vgg19_weights_available", lambda: False)
     cfg = tiny_config("esrgan", perceptual="conv54", perceptual_weights="imagenet", perceptual_fallback="error")
     with pytest.raises(FileNotFoundError, match="perceptual_fallback"):
         T.build_perceptual(cfg)
@@ -252,21 +254,21 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
 
     cfg = tiny_config(total_steps=8, ckpt_every=4)
     # reach the generator through the optimiser-free route: a hook that finds it in the closure below
-    import srlib.train.loop as loop
+    import srlib.train.build as build
 
-    original = loop.build_model
+    original = build.build_model
 
     def capture(*args, **kwargs):
         global model_of_run
         model_of_run = original(*args, **kwargs)
         return model_of_run
 
-    loop.build_model = capture
+    build.build_model = capture
     try:
         with pytest.raises(RuntimeError, match=r"diverged.*last checkpoint with a finite loss .*step 4"):
             T.train(cfg, run_dir=tmp_path / "r", datasets=tiny_data(), progress=False, hook=poison)
     finally:
-        loop.build_model = original
+        build.build_model = original
     state = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")
     assert state["step"] == 4
     assert all(torch.isfinite(v).all() for v in state["G"].values() if v.is_floating_point())
