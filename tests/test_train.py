@@ -94,6 +94,52 @@ def test_presets_build_and_names_carry_settings():
     assert T.PRESETS["srgan_paper"].adversarial_weight == 1e-3
 
 
+def test_presets_are_the_commented_yaml_files_each_listing_only_what_differs():
+    """One preset per srlib/train/presets/<name>.yaml: a comment says what it is, and every key it sets differs
+    from what it starts from (TrainConfig's defaults, or its ``base:`` preset), so nothing is stated twice."""
+    from srlib.train.config import PRESETS_DIR
+
+    files = sorted(PRESETS_DIR.glob("*.yaml"))
+    assert {path.stem for path in files} == set(T.PRESETS)
+    for path in files:
+        text = path.read_text()
+        assert text.startswith("# "), f"{path.name}: start with a comment saying what the preset is"
+        values = yaml.safe_load(text)
+        base = values.pop("base", None)
+        start = T.to_dict(T.PRESETS[base] if base else T.TrainConfig())
+        mine = T.to_dict(T.PRESETS[path.stem])
+        same = sorted(key for key in values if mine[key] == start[key])
+        assert not same, f"{path.name} repeats what it starts from: {same}"
+
+
+def test_a_preset_starting_from_another_preset_has_its_generator():
+    for name, cfg in T.PRESETS.items():
+        if cfg.init_from in T.PRESETS:
+            source = T.PRESETS[cfg.init_from]
+            assert (cfg.model, cfg.model_kwargs) == (source.model, source.model_kwargs), name
+
+
+def test_preset_file_errors_name_the_file(tmp_path):
+    from srlib.train.config import read_presets
+
+    with pytest.raises(FileNotFoundError, match="no training presets"):
+        read_presets(tmp_path)
+    (tmp_path / "a.yaml").write_text("# a\nlr: 1e-3\n")
+    (tmp_path / "b.yaml").write_text("# b, from a\nbase: a\ntotal_steps: 7\n")
+    presets = read_presets(tmp_path)
+    assert (presets["b"].lr, presets["b"].total_steps) == (1e-3, 7)
+    (tmp_path / "c.yaml").write_text("learning_rate: 1e-3\n")
+    with pytest.raises(ValueError, match=r"c\.yaml: unknown TrainConfig keys \['learning_rate'\]"):
+        read_presets(tmp_path)
+    (tmp_path / "c.yaml").write_text("base: d\n")
+    (tmp_path / "d.yaml").write_text("base: c\n")
+    with pytest.raises(ValueError, match=r"\.yaml: base '[cd]' is not another preset"):
+        read_presets(tmp_path)
+    (tmp_path / "c.yaml").write_text("- lr\n")
+    with pytest.raises(ValueError, match=r"c\.yaml: a config file holds `key: value` lines"):
+        read_presets(tmp_path)
+
+
 def test_yaml_round_trip_and_unknown_keys_fail(tmp_path):
     cfg = T.replace(T.PRESETS["edsr_quick"], lr=3e-4, milestones=[10, 20])
     path = T.save_config(cfg, tmp_path / "run.yaml")
