@@ -26,7 +26,7 @@ class TrainConfig:
 
     # what is trained
     mode: str = "psnr"  # "psnr" (pixel loss only), "srgan" (standard GAN), "esrgan" (relativistic GAN)
-    model: str = "edsr_baseline"  # a name from srlib.models.PRESETS
+    model: str = "edsr_baseline"  # a name from srlib.models.ARCHITECTURES
     model_kwargs: dict = field(default_factory=dict)  # overrides, e.g. {num_feat: 32, num_block: 8}
     scale: int = 4
     discriminator: str = ""  # GAN modes: "srgan_discriminator" or "vgg_discriminator"
@@ -208,10 +208,10 @@ def run_name(cfg: TrainConfig, perceptual_label: str | None = None) -> str:
     ``perceptual_label`` is what the perceptual term really used (after any fallback), so a run that could
     not load ImageNet VGG19 says so in its name.
     """
-    from srlib.models import PRESETS as MODEL_PRESETS
+    from srlib.models import ARCHITECTURES
 
     key = cfg.model
-    defaults = MODEL_PRESETS[key][1] if key in MODEL_PRESETS else {}
+    defaults = ARCHITECTURES[key][1] if key in ARCHITECTURES else {}
     kwargs = {**defaults, **cfg.model_kwargs}
     family = FAMILY[cfg.mode] or ARCH_LABEL.get(key, key)
     nf = kwargs.get("num_feat", 64)
