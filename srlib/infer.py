@@ -436,7 +436,7 @@ def resolve_model(spec: str | Path, scale: int = 4, **model_args) -> nn.Module:
         from srlib.zoo import load_pretrained
 
         model = load_pretrained(spec, **model_args)
-    elif key in models.PRESETS:
+    elif key in models.ARCHITECTURES:
         zoo = ", ".join(_zoo_names()) or "see `srlib zoo list`"
         raise ValueError(
             f"{spec!r} is an untrained preset with random weights; give a checkpoint path (e.g. under "

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from srlib.models import EDSR, PRESETS, MSRResNet, RRDBNet, SRResNet, build_model
+from srlib.models import ARCHITECTURES, EDSR, MSRResNet, RRDBNet, SRResNet, build_model
 
 LAYOUTS = {
     "basicsr": "BasicSR / Real-ESRGAN / mmagic / srlib parameter names (used as they are)",
@@ -397,9 +397,9 @@ def model_from_state_dict(
             _warn_guessed(arch, layout, kwargs, overrides, source)
     except ValueError as error:
         raise ValueError(f"{source}: {error}") from None
-    if name is not None and PRESETS[_preset_key(name)][0] is not PRESETS[arch][0]:
+    if name is not None and ARCHITECTURES[_preset_key(name)][0] is not ARCHITECTURES[arch][0]:
         model = _build(name, overrides, source)  # the wrong family: report the key differences
-        load_weights(model, converted, f"{source}, which holds {PRESETS[arch][0].__name__} weights,")
+        load_weights(model, converted, f"{source}, which holds {ARCHITECTURES[arch][0].__name__} weights,")
     model = _build(name or arch, {**kwargs, **overrides}, source)
     return load_weights(model, converted, source).eval()
 
@@ -436,7 +436,7 @@ def _metadata_config(metadata: dict) -> tuple[str, dict]:
         kwargs = json.loads(text)
     except json.JSONDecodeError:
         kwargs = None
-    if arch not in PRESETS or not isinstance(kwargs, dict):
+    if arch not in ARCHITECTURES or not isinstance(kwargs, dict):
         raise ValueError(
             f"bad srlib metadata ({_META_ARCH}={arch!r}, {_META_KWARGS}={text[:60]!r}): the file was edited "
             f"or damaged; save the weights again with srlib.weights.save_weights (or drop {_META_ARCH} so the "
@@ -449,8 +449,8 @@ def _preset_key(name: str) -> str:
     from srlib.models import ALIASES
 
     key = ALIASES.get(name, name)
-    if key not in PRESETS:
-        raise ValueError(f"unknown model {name!r}; choose from {', '.join(sorted(PRESETS))}")
+    if key not in ARCHITECTURES:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(sorted(ARCHITECTURES))}")
     return key
 
 

@@ -28,7 +28,6 @@ ARCHITECTURES: dict[str, tuple[type[nn.Module], dict, str]] = {
     "srgan_discriminator": (SRGANDiscriminator, {}, "SRGAN discriminator, 96x96 HR patches"),
     "vgg_discriminator": (VGGStyleDiscriminator, {}, "ESRGAN VGG-style discriminator, 128x128 HR patches"),
 }
-PRESETS = ARCHITECTURES  # the old name, kept until srlib.weights and srlib.infer say ARCHITECTURES
 ALIASES = {"esrgan": "rrdbnet", "srgan": "srresnet"}
 DISCRIMINATORS = {"srgan_discriminator", "vgg_discriminator"}
 
