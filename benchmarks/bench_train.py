@@ -19,7 +19,7 @@ import torch
 
 import srlib.train as T
 from srlib.models import build_model
-from srlib.train.loop import Step
+from srlib.train.step import Step
 
 
 def bench(name: str, steps: int, batch: int | None, device: torch.device) -> dict:

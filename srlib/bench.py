@@ -522,7 +522,7 @@ def bench_train(cfg: dict) -> list[dict]:
     try:
         from srlib.models import build_model
         from srlib.train.config import PRESETS
-        from srlib.train.loop import Step
+        from srlib.train.step import Step
     except ImportError as error:
         return [dict(preset="-", error=f"srlib.train not available ({error})")]
     from srlib.train.config import replace

@@ -53,7 +53,7 @@ from torch import nn
 
 from srlib import ncnn
 from srlib.data.download import check_digest, download_file, read_package_members
-from srlib.models import ALIASES, EDSR, PRESETS, MSRResNet, RRDBNet, SRResNet, build_model
+from srlib.models import ALIASES, ARCHITECTURES, EDSR, MSRResNet, RRDBNet, SRResNet, build_model
 from srlib.utils import cache_dir, course_weights_dir, file_digest
 
 LAYOUTS = {
@@ -418,9 +418,9 @@ def model_from_state_dict(
             _warn_guessed(arch, layout, kwargs, overrides, source)
     except ValueError as error:
         raise ValueError(f"{source}: {error}") from None
-    if name is not None and PRESETS[_preset_key(name)][0] is not PRESETS[arch][0]:
+    if name is not None and ARCHITECTURES[_preset_key(name)][0] is not ARCHITECTURES[arch][0]:
         model = _build(name, overrides, source)  # the wrong family: report the key differences
-        load_weights(model, converted, f"{source}, which holds {PRESETS[arch][0].__name__} weights,")
+        load_weights(model, converted, f"{source}, which holds {ARCHITECTURES[arch][0].__name__} weights,")
     model = _build(name or arch, {**kwargs, **overrides}, source)
     return load_weights(model, converted, source).eval()
 
@@ -457,7 +457,7 @@ def _metadata_config(metadata: dict) -> tuple[str, dict]:
         kwargs = json.loads(text)
     except json.JSONDecodeError:
         kwargs = None
-    if arch not in PRESETS or not isinstance(kwargs, dict):
+    if arch not in ARCHITECTURES or not isinstance(kwargs, dict):
         raise ValueError(
             f"bad srlib metadata ({_META_ARCH}={arch!r}, {_META_KWARGS}={text[:60]!r}): the file was edited "
             f"or damaged; save the weights again with srlib.hub.save_weights (or drop {_META_ARCH} so the "
@@ -468,8 +468,8 @@ def _metadata_config(metadata: dict) -> tuple[str, dict]:
 
 def _preset_key(name: str) -> str:
     key = ALIASES.get(name, name)
-    if key not in PRESETS:
-        raise ValueError(f"unknown model {name!r}; choose from {', '.join(sorted(PRESETS))}")
+    if key not in ARCHITECTURES:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(sorted(ARCHITECTURES))}")
     return key
 
 
@@ -698,7 +698,7 @@ def resolve_model(spec: str | Path, scale: int = 4, **model_args) -> nn.Module:
         model = load_model(path if path.is_file() else course, **model_args)
     elif spec in PRETRAINED:
         model = load_pretrained(spec, **model_args)
-    elif key in PRESETS:
+    elif key in ARCHITECTURES:
         raise ValueError(
             f"{spec!r} is an untrained preset with random weights; give a checkpoint path (e.g. under "
             f"srlib/course_weights/), a pretrained name ({', '.join(PRETRAINED)}) or 'bicubic'"

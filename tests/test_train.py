@@ -14,8 +14,8 @@ import yaml
 from torch.utils.data import Dataset
 
 import srlib.train as T
+from srlib.train.build import lr_factor
 from srlib.train.checkpoint import atomic_save, load_checkpoint
-from srlib.train.loop import lr_factor
 
 
 class TinyPairs(Dataset):
@@ -94,6 +94,52 @@ def test_presets_build_and_names_carry_settings():
     assert T.PRESETS["srgan_paper"].adversarial_weight == 1e-3
 
 
+def test_presets_are_the_commented_yaml_files_each_listing_only_what_differs():
+    """One preset per srlib/train/presets/<name>.yaml: a comment says what it is, and every key it sets differs
+    from what it starts from (TrainConfig's defaults, or its ``base:`` preset), so nothing is stated twice."""
+    from srlib.train.config import PRESETS_DIR
+
+    files = sorted(PRESETS_DIR.glob("*.yaml"))
+    assert {path.stem for path in files} == set(T.PRESETS)
+    for path in files:
+        text = path.read_text()
+        assert text.startswith("# "), f"{path.name}: start with a comment saying what the preset is"
+        values = yaml.safe_load(text)
+        base = values.pop("base", None)
+        start = T.to_dict(T.PRESETS[base] if base else T.TrainConfig())
+        mine = T.to_dict(T.PRESETS[path.stem])
+        same = sorted(key for key in values if mine[key] == start[key])
+        assert not same, f"{path.name} repeats what it starts from: {same}"
+
+
+def test_a_preset_starting_from_another_preset_has_its_generator():
+    for name, cfg in T.PRESETS.items():
+        if cfg.init_from in T.PRESETS:
+            source = T.PRESETS[cfg.init_from]
+            assert (cfg.model, cfg.model_kwargs) == (source.model, source.model_kwargs), name
+
+
+def test_preset_file_errors_name_the_file(tmp_path):
+    from srlib.train.config import read_presets
+
+    with pytest.raises(FileNotFoundError, match="no training presets"):
+        read_presets(tmp_path)
+    (tmp_path / "a.yaml").write_text("# a\nlr: 1e-3\n")
+    (tmp_path / "b.yaml").write_text("# b, from a\nbase: a\ntotal_steps: 7\n")
+    presets = read_presets(tmp_path)
+    assert (presets["b"].lr, presets["b"].total_steps) == (1e-3, 7)
+    (tmp_path / "c.yaml").write_text("learning_rate: 1e-3\n")
+    with pytest.raises(ValueError, match=r"c\.yaml: unknown TrainConfig keys \['learning_rate'\]"):
+        read_presets(tmp_path)
+    (tmp_path / "c.yaml").write_text("base: d\n")
+    (tmp_path / "d.yaml").write_text("base: c\n")
+    with pytest.raises(ValueError, match=r"\.yaml: base '[cd]' is not another preset"):
+        read_presets(tmp_path)
+    (tmp_path / "c.yaml").write_text("- lr\n")
+    with pytest.raises(ValueError, match=r"c\.yaml: a config file holds `key: value` lines"):
+        read_presets(tmp_path)
+
+
 def test_yaml_round_trip_and_unknown_keys_fail(tmp_path):
     cfg = T.replace(T.PRESETS["edsr_quick"], lr=3e-4, milestones=[10, 20])
     path = T.save_config(cfg, tmp_path / "run.yaml")
@@ -125,7 +171,9 @@ def test_lr_schedule_warmup_then_milestones():
 
 
 def test_missing_imagenet_vgg_is_never_silent(monkeypatch):
-    monkeypatch.setattr(T.loop.L, "vgg19_weights_available", lambda: False)
+    from srlib import losses
+
+    monkeypatch.setattr(losses, "vgg19_weights_available", lambda: False)
     cfg = tiny_config("esrgan", perceptual="conv54", perceptual_weights="imagenet", perceptual_fallback="error")
     with pytest.raises(FileNotFoundError, match="perceptual_fallback"):
         T.build_perceptual(cfg)
@@ -226,7 +274,7 @@ def test_amp_auto_is_bf16_only_where_native(monkeypatch, capsys, tmp_path):
 def test_bf16_step_computes_in_bf16_and_keeps_fp32_weights():
     cfg = tiny_config(amp="bf16")
     from srlib.models import build_model
-    from srlib.train.loop import Step
+    from srlib.train.step import Step
 
     G = build_model(cfg.model, scale=4, **cfg.model_kwargs)
     seen = []
@@ -252,21 +300,21 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
 
     cfg = tiny_config(total_steps=8, ckpt_every=4)
     # reach the generator through the optimiser-free route: a hook that finds it in the closure below
-    import srlib.train.loop as loop
+    import srlib.train.build as build
 
-    original = loop.build_model
+    original = build.build_model
 
     def capture(*args, **kwargs):
         global model_of_run
         model_of_run = original(*args, **kwargs)
         return model_of_run
 
-    loop.build_model = capture
+    build.build_model = capture
     try:
         with pytest.raises(RuntimeError, match=r"diverged.*last checkpoint with a finite loss .*step 4"):
             T.train(cfg, run_dir=tmp_path / "r", datasets=tiny_data(), progress=False, hook=poison)
     finally:
-        loop.build_model = original
+        build.build_model = original
     state = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")
     assert state["step"] == 4
     assert all(torch.isfinite(v).all() for v in state["G"].values() if v.is_floating_point())

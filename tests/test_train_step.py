@@ -18,7 +18,8 @@ from torch import nn
 
 import srlib.train as T
 from srlib.models import build_model
-from srlib.train.loop import Step
+from srlib.train.build import build_parts
+from srlib.train.step import Step
 
 # float32 step vs float64 reference, relative (seen: losses <= 1e-6, gradients <= 2e-5 with the BatchNorm of D);
 # a broken term moves them by 1e-2 or more
@@ -125,7 +126,7 @@ def test_gan_step_trains_the_paper_objective(variant):
     hr = torch.rand(3, 3, 32, 32, generator=g)
     lr = F.avg_pool2d(hr, 4)
 
-    out = step.gan_step(lr, hr)
+    out = step(lr, hr)  # what the loop calls: the GAN step in these modes
     D1 = copy.deepcopy(step.D)  # after its update: the discriminator the G step used
     ref = reference(variant, G0, D0, D1, step.perceptual, lr, hr)
 
@@ -152,3 +153,18 @@ def test_srgan_without_vgg_falls_back_to_the_pixel_mse_content():
     fallback = Step(T.replace(step.cfg, pixel_weight=0.0), step.G, step.D, step.opt_g, step.opt_d, None,
                     torch.device("cpu"), 1)  # fmt: skip
     assert (fallback.weights.pixel, fallback.weights.adversarial) == (1.0, 1e-3)
+
+
+def test_the_loop_builds_this_step_from_its_models_optimisers_and_config():
+    """train() updates through ``build_parts(cfg).update``: the Step above, wired to the run's own objects."""
+    cfg = make_step("srgan_mse").cfg
+    parts = build_parts(cfg, torch.device("cpu"))
+    step = parts.update
+    assert isinstance(step, Step) and step.cfg is cfg and step.perceptual is None
+    assert (step.G, step.D, step.opt_g, step.opt_d) == (parts.G, parts.D, parts.opt_g, parts.opt_d)
+    for model, optimizer in ((parts.G, parts.opt_g), (parts.D, parts.opt_d)):
+        params = optimizer.param_groups[0]["params"]
+        assert len(params) == len(list(model.parameters())) and all(
+            a is b for a, b in zip(params, model.parameters(), strict=True)
+        )
+    assert step.weights == make_step("srgan_mse").weights

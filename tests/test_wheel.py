@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import srlib.train as T
+
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow  # about 30-60 s on a shared 2-core CPU (wheel build, venv, two model runs)
@@ -89,3 +91,10 @@ def test_wheel_evaluate_with_a_course_checkpoint(installed):
     report = json.loads(_run(cmd + ["--no-lpips", "--no-progress", "--json"], work, env).stdout)
     assert len(report["images"]) == 2
     assert "srlib course checkpoint edsr_x4_course" in json.dumps(report)
+
+
+def test_wheel_ships_the_training_presets(installed):
+    python, work, env = installed
+    code = "import srlib.train as T; print(*T.PRESETS)"
+    names = _run([python, "-I", "-c", code], work, env).stdout.split()
+    assert names == list(T.PRESETS)  # the YAML files are package data

@@ -14,8 +14,7 @@ The names below are the ones callers use as ``srlib.data.NAME``.
 from srlib.data.dataset import SRDataset, find_lr_partner
 from srlib.data.mini import MINI_SCALES, MINI_SOURCES, MINI_VERSION, build_mini
 from srlib.data.registry import DATASETS, Known, fetch_dataset, resolve_dataset, resolve_lr
-from srlib.io import list_images  # defined in srlib.io; srlib.train.loop calls it as srlib.data.list_images
-from srlib.utils import data_roots  # defined in srlib.utils; srlib.train.loop and notebook 01 use srlib.data's
+from srlib.utils import data_roots  # defined in srlib.utils; notebook 01 uses srlib.data's
 
 __all__ = [
     "DATASETS",
@@ -28,7 +27,6 @@ __all__ = [
     "data_roots",
     "fetch_dataset",
     "find_lr_partner",
-    "list_images",
     "resolve_dataset",
     "resolve_lr",
 ]

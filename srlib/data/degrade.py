@@ -382,7 +382,7 @@ def _second_order_one(x, scale, rng, gen, p: SecondOrderRanges):
 
 @dataclass
 class BicubicDown:
-    """Clean MATLAB bicubic downscaling by ``scale`` (``srlib.models.Bicubic`` is the upscaling baseline)."""
+    """Clean MATLAB bicubic downscaling by ``scale`` (``srlib.models.BicubicUpscaler`` is the upscaling baseline)."""
 
     scale: int = 4
 

@@ -1,4 +1,4 @@
-"""The model families and their named presets.
+"""The model families and their named architectures (``ARCHITECTURES``).
 
 ``build_model("rrdbnet")`` gives the ESRGAN generator with the paper's settings;
 ``build_model("rrdbnet", num_block=6, scale=2)`` overrides any constructor argument.
@@ -9,16 +9,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from srlib.models.bicubic import Bicubic
+from srlib.models.bicubic import BicubicUpscaler
 from srlib.models.discriminators import SRGANDiscriminator, VGGStyleDiscriminator
 from srlib.models.edsr import EDSR
 from srlib.models.fast import optimize_for_inference
 from srlib.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
 from srlib.models.srresnet import MSRResNet, SRResNet
 
-# name -> (class, paper defaults, one-line description)
-PRESETS: dict[str, tuple[type[nn.Module], dict, str]] = {
-    "bicubic": (Bicubic, {}, "MATLAB-style bicubic interpolation (the baseline)"),
+# name -> (class, paper defaults, one-line description). Training presets are another thing: srlib.train.PRESETS.
+ARCHITECTURES: dict[str, tuple[type[nn.Module], dict, str]] = {
+    "bicubic": (BicubicUpscaler, {}, "MATLAB-style bicubic interpolation (the baseline)"),
     "edsr": (EDSR, dict(num_feat=256, num_block=32, res_scale=0.1), "EDSR, paper model (Lim et al. 2017)"),
     "edsr_baseline": (EDSR, dict(num_feat=64, num_block=16), "EDSR baseline, 16 blocks x 64"),
     "srresnet": (SRResNet, {}, "SRResNet, the SRGAN generator (Ledig et al. 2017)"),
@@ -33,11 +33,11 @@ DISCRIMINATORS = {"srgan_discriminator", "vgg_discriminator"}
 
 
 def build_model(name: str, **overrides) -> nn.Module:
-    """Build a preset by name, with any constructor argument overridden."""
+    """Build an architecture by name (or alias), with any constructor argument overridden."""
     key = ALIASES.get(name, name)
-    if key not in PRESETS:
-        raise ValueError(f"unknown model {name!r}; choose from {', '.join(sorted(PRESETS) + sorted(ALIASES))}")
-    cls, defaults, _ = PRESETS[key]
+    if key not in ARCHITECTURES:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(sorted(ARCHITECTURES) + sorted(ALIASES))}")
+    cls, defaults, _ = ARCHITECTURES[key]
     return cls(**{**defaults, **overrides})
 
 
@@ -86,9 +86,9 @@ def flops_per_lr_pixel(model: nn.Module, lr_size: int = 8) -> float:
 
 
 def model_table(scale: int = 4) -> list[dict]:
-    """One row per preset: name, class, parameters and FLOPs per LR pixel (or per patch for critics)."""
+    """One row per architecture: name, class, parameters and FLOPs per LR pixel (or per patch for critics)."""
     rows = []
-    for name, (cls, _, description) in PRESETS.items():
+    for name, (cls, _, description) in ARCHITECTURES.items():
         with torch.device("meta"):  # counting needs shapes only: no memory, no initialisation time
             model = build_model(name) if name in DISCRIMINATORS else build_model(name, scale=scale)
         if name in DISCRIMINATORS:
@@ -124,7 +124,7 @@ def add_cli(subparsers) -> None:
 
 
 __all__ = [
-    "PRESETS",
+    "ARCHITECTURES",
     "ALIASES",
     "build_model",
     "count_parameters",
@@ -132,7 +132,7 @@ __all__ = [
     "flops_per_lr_pixel",
     "model_table",
     "optimize_for_inference",
-    "Bicubic",
+    "BicubicUpscaler",
     "EDSR",
     "SRResNet",
     "MSRResNet",

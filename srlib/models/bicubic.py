@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 
-class Bicubic(nn.Module):
+class BicubicUpscaler(nn.Module):
     """MATLAB-style bicubic ``imresize`` by ``scale``. No parameters; [0, 1] in and out."""
 
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, scale: int = 4):

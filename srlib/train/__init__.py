@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from srlib.train.build import build_datasets, build_perceptual
 from srlib.train.checkpoint import interpolate_networks, load_generator_state, save_generator
 from srlib.train.config import (
     PRESETS,
@@ -23,7 +24,7 @@ from srlib.train.config import (
     to_dict,
 )
 from srlib.train.log import plot_curves, read_log, validation_figure
-from srlib.train.loop import TrainResult, build_datasets, build_perceptual, train, validate
+from srlib.train.loop import TrainResult, train, validate
 
 
 def _cli_train(args) -> int:

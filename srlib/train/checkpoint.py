@@ -3,23 +3,29 @@
 A checkpoint (``checkpoints/last.pt``) holds the generator, the discriminator, their optimisers and
 schedulers, the EMA copy, the grad scaler, the step, the data position and every RNG state. It is written to
 a temporary file and renamed, so a crash while saving leaves the previous checkpoint intact; the one before
-is kept as ``prev.pt`` (a truncated ``last.pt`` can then be replaced by it).
+is kept as ``prev.pt`` (a truncated ``last.pt`` can then be replaced by it). ``RunCheckpoints`` saves and
+resumes one run's (``train`` calls it); ``RESUME_CHANGEABLE`` lists the settings a resumed run may change.
 
 Checkpoints are untrusted input like any ``.pth``: they are read with ``torch.load(..., weights_only=True)``
-through ``srlib.weights`` (tensors, containers and plain values only), so a crafted ``last.pt`` or
+through ``srlib.hub`` (tensors, containers and plain values only), so a crafted ``last.pt`` or
 ``init_from`` file cannot run code. For that, everything srlib writes into them is such a value (the numpy
 RNG state is stored as a tensor, not as a pickled array).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
+
+from srlib.train.config import TrainConfig, to_dict
 
 
 def rng_state() -> dict:
@@ -73,7 +79,7 @@ def _numpy_array_globals() -> list:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """A training checkpoint (or any ``.pt``/``.pth`` dict), read safely with ``srlib.weights``' loader.
+    """A training checkpoint (or any ``.pt``/``.pth`` dict), read safely with ``srlib.hub.read_checkpoint``.
 
     Raises ValueError naming the file when it is truncated, corrupt or holds pickled objects.
     """
@@ -92,7 +98,7 @@ def unwrap(model: nn.Module) -> nn.Module:
 def save_generator(model: nn.Module, path: str | Path, metadata: dict | None = None, half: bool = False) -> Path:
     """Weights for inference as safetensors, with the arch name and constructor kwargs in the metadata.
 
-    Written by ``srlib.weights.save_weights`` (so ``srlib.weights.load_model(path)`` rebuilds the model);
+    Written by ``srlib.hub.save_weights`` (so ``srlib.weights.load_model(path)`` rebuilds the model);
     ``half`` stores floating-point tensors as float16 (half the size, well below 8-bit image precision).
     """
     from srlib.hub import model_config, save_weights
@@ -157,3 +163,175 @@ def interpolate_networks(psnr_state: dict, gan_state: dict, alpha: float) -> dic
         else:
             out[name] = gan.clone()
     return out
+
+
+# ------------------------------------------------------------------------------------------- a run's checkpoints
+
+
+@dataclass
+class RunState:
+    """Where a run stands, besides its weights and optimiser states; a checkpoint records it."""
+
+    step: int = 0
+    epoch: int = 0
+    position: int = 0  # batches of this epoch already trained
+    best: dict = field(default_factory=lambda: {"psnr": -math.inf, "step": 0})  # best validation PSNR so far
+    wall_before: float = 0.0  # training seconds of the earlier sessions of a resumed run
+
+
+class RunCheckpoints:
+    """``run_dir/checkpoints/last.pt`` and the one before it, ``prev.pt``: save, resume, keep the last good one.
+
+    ``parts`` is what ``srlib.train.build.build_parts`` returns (models, optimisers, schedules, the update).
+    """
+
+    def __init__(self, run_dir: Path):
+        self.last = run_dir / "checkpoints" / "last.pt"
+        self.prev = run_dir / "checkpoints" / "prev.pt"
+        self.saved_step = None  # the step of the checkpoint now at ``last``, written or resumed by this session
+
+    def save(self, parts, run: RunState, cfg: TrainConfig, name: str, wall_s: float, rank: int, world: int) -> None:
+        """Every rank's RNG states are gathered; rank 0 writes. ``wall_s``: training seconds, all sessions."""
+        rngs = [rng_state()]
+        if world > 1:
+            rngs = [None] * world
+            dist.all_gather_object(rngs, rng_state())
+        if rank == 0:
+            atomic_save(
+                {
+                    "G": unwrap(parts.G).state_dict(),
+                    "D": parts.D.state_dict() if parts.D is not None else None,
+                    "opt_g": parts.opt_g.state_dict(),
+                    "opt_d": parts.opt_d.state_dict() if parts.opt_d is not None else None,
+                    "sched_g": parts.sched_g.state_dict(),
+                    "sched_d": parts.sched_d.state_dict() if parts.sched_d is not None else None,
+                    "ema": parts.ema.state_dict() if parts.ema is not None else None,
+                    "scaler": parts.update.scaler.state_dict(),
+                    "step": run.step,
+                    "epoch": run.epoch,
+                    "position": run.position,
+                    "best": run.best,
+                    "rng": rngs,
+                    "config": to_dict(cfg),
+                    "run": name,
+                    "wall_s": wall_s,
+                },
+                self.last,
+                previous=self.prev,  # the one before stays, in case this one is ever damaged
+            )
+        self.saved_step = run.step
+
+    def resume(self, parts, cfg: TrainConfig, rank: int, named_run_dir: bool) -> RunState:
+        """Load ``last.pt`` into ``parts`` and the RNGs; apply the schedule changes ``cfg`` makes, aloud.
+
+        Refuses (ValueError) a ``cfg`` that changes what the checkpoint's state means, before anything is written.
+        """
+        state = _read_resume_checkpoint(self.last, self.prev, named_run_dir)
+        changes = resume_changes(state.get("config") or {}, cfg)  # refuses what cannot change, before any write
+        unwrap(parts.G).load_state_dict(state["G"])
+        parts.opt_g.load_state_dict(state["opt_g"])
+        parts.sched_g.load_state_dict(state["sched_g"])
+        if parts.D is not None:
+            parts.D.load_state_dict(state["D"])
+            parts.opt_d.load_state_dict(state["opt_d"])
+            parts.sched_d.load_state_dict(state["sched_d"])
+        if parts.ema is not None:
+            parts.ema.load_state_dict(state["ema"])
+        parts.update.scaler.load_state_dict(state["scaler"])
+        run = RunState(state["step"], state["epoch"], state["position"], state["best"], state.get("wall_s", 0.0))
+        set_rng_state(state["rng"][rank])
+        self.saved_step = run.step
+        if _SCHEDULE_KEYS & set(changes):
+            _restart_schedule(parts.opt_g, parts.sched_g, cfg.lr, parts.schedule(run.step))
+            if parts.opt_d is not None:
+                _restart_schedule(parts.opt_d, parts.sched_d, cfg.lr_d or cfg.lr, parts.schedule(run.step))
+        if changes and rank == 0:
+            changed = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in changes.items())
+            print(f"resume at step {run.step} with changed settings: {changed} (config.yaml says so)")
+        return run
+
+    def keep_finite(self, step: int) -> str:
+        """After a non-finite (or too large) loss at ``step``: see ``_keep_finite_checkpoint``."""
+        return _keep_finite_checkpoint(self.last, self.prev, self.saved_step, step)
+
+
+# Settings a resumed run may change: the schedule from the resumed step on, bookkeeping and speed. Any other
+# change (model, data, losses, seed, betas, ...) would make the checkpoint's state mean something else.
+RESUME_CHANGEABLE = (
+    *("total_steps", "lr", "lr_d", "milestones", "gamma", "warmup_steps"),
+    *("max_loss", "val_every", "ckpt_every", "log_every", "val_max_images", "out_root"),
+    *("device", "num_workers", "threads"),
+)
+_SCHEDULE_KEYS = {"lr", "lr_d", "milestones", "gamma", "warmup_steps"}
+
+
+def resume_changes(saved: dict, cfg: TrainConfig) -> dict[str, tuple]:
+    """The settings in which ``cfg`` differs from a checkpoint's config: ``{key: (old, new)}``.
+
+    Raises ValueError when one of them is not in ``RESUME_CHANGEABLE``. Keys the checkpoint does not have
+    (added to TrainConfig later) are not compared.
+    """
+    current = to_dict(cfg)
+    changes = {key: (saved[key], value) for key, value in current.items() if key in saved and saved[key] != value}
+    fixed = [f"{key} {old!r} -> {new!r}" for key, (old, new) in changes.items() if key not in RESUME_CHANGEABLE]
+    if fixed:
+        raise ValueError(
+            f"--resume: the run was trained with other settings, which a resumed run cannot change: "
+            f"{', '.join(fixed)}. Drop those overrides, or start a new run (another --run-dir). A resumed run "
+            f"may change: {', '.join(RESUME_CHANGEABLE)}"
+        )
+    return changes
+
+
+def _restart_schedule(optimizer, scheduler, base_lr: float, factor: float) -> None:
+    """Give a resumed optimiser a new base lr / schedule: lr = base_lr * factor from the next step on."""
+    scheduler.base_lrs = [base_lr] * len(optimizer.param_groups)
+    for group in optimizer.param_groups:
+        group["initial_lr"] = base_lr
+        group["lr"] = base_lr * factor
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+
+def _read_resume_checkpoint(ckpt_path: Path, prev_path: Path, named_run_dir: bool) -> dict:
+    """The checkpoint to resume from; errors name the file and say how to use ``prev.pt`` instead."""
+    if not ckpt_path.is_file():
+        hint = ""
+        if prev_path.is_file():  # a crash between the two renames of a save
+            hint = f"; the one before is kept at {prev_path}: rename it to last.pt to resume from it"
+        if not named_run_dir:  # the default folder is named after total_steps, batch_size, patch_size, ...
+            hint += "; if you changed total_steps (part of the run name), pass the run's folder as --run-dir"
+        raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}{hint}")
+    try:
+        return load_checkpoint(ckpt_path)
+    except ValueError as error:
+        if not prev_path.is_file():
+            raise
+        raise ValueError(
+            f"--resume: {error}. The checkpoint before it is kept: rename {prev_path} to {ckpt_path.name} "
+            "and resume again (the steps since that checkpoint are run again)"
+        ) from None
+
+
+def _keep_finite_checkpoint(ckpt_path: Path, prev_path: Path, saved_step: int | None, step: int) -> str:
+    """After a non-finite (or too large) loss at ``step``: leave at ``ckpt_path`` the newest checkpoint whose
+    loss was finite, and say which one it is.
+
+    The loss of step k is computed from the weights after step k - 1, so a checkpoint written at step - 1
+    holds the weights that diverged: it is moved to ``diverged.pt`` and ``prev.pt`` (if any) takes its place.
+    """
+    note = ""
+    if saved_step == step - 1 and ckpt_path.is_file():
+        diverged = ckpt_path.with_name("diverged.pt")
+        os.replace(ckpt_path, diverged)
+        note = f" (the step-{saved_step} checkpoint already held the diverged weights: moved to {diverged.name})"
+        if prev_path.is_file():
+            os.replace(prev_path, ckpt_path)
+    if not ckpt_path.is_file():
+        return (
+            f"No checkpoint with a finite loss was written{note}: start the run again with a lower lr "
+            "(--set lr=...) or a warm-up (--set warmup_steps=...)."
+        )
+    return (
+        f"The last checkpoint with a finite loss is {ckpt_path} (step {load_checkpoint(ckpt_path)['step']}){note}; "
+        "resume from it with a lower lr (--resume --set lr=...)."
+    )

@@ -1,8 +1,10 @@
 """Training configurations: one dataclass, YAML in and out, and named presets per family and size.
 
-``quick`` presets run in minutes on a 2-core CPU (the notebook, CI); ``paper`` presets are the published
-settings (patch size, batch 16, iterations, learning-rate milestones) for a GPU; ``course`` presets made
-the checkpoints in ``srlib/course_weights/`` (T91 + BSD200, x4 bicubic, on a shared 2-core CPU).
+The presets are commented YAML files, ``srlib/train/presets/<name>.yaml``, each listing the keys in which it
+differs from ``TrainConfig``'s defaults (or from the preset its ``base:`` names); ``PRESETS`` maps each name to
+its TrainConfig. ``quick`` presets run in minutes on a 2-core CPU (the notebook, CI); ``paper`` presets are the
+published settings (patch size, batch 16, iterations, learning-rate milestones) for a GPU; ``course`` presets
+made the checkpoints in ``srlib/course_weights/`` (T91 + BSD200, x4 bicubic, on a shared 2-core CPU).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class TrainConfig:
 
     # what is trained
     mode: str = "psnr"  # "psnr" (pixel loss only), "srgan" (standard GAN), "esrgan" (relativistic GAN)
-    model: str = "edsr_baseline"  # a name from srlib.models.PRESETS
+    model: str = "edsr_baseline"  # a name from srlib.models.ARCHITECTURES
     model_kwargs: dict = field(default_factory=dict)  # overrides, e.g. {num_feat: 32, num_block: 8}
     scale: int = 4
     discriminator: str = ""  # GAN modes: "srgan_discriminator" or "vgg_discriminator"
@@ -159,10 +161,17 @@ def load_config(name_or_path: str | Path) -> TrainConfig:
     path = Path(name_or_path)
     if not path.is_file():
         raise FileNotFoundError(f"{name_or_path} is neither a preset ({', '.join(PRESETS)}) nor a YAML file")
-    values = yaml.safe_load(path.read_text()) or {}
+    values = _read_yaml(path)
     base = values.pop("base", None)
     start = load_config(base) if base else TrainConfig()
     return replace(start, **values)
+
+
+def _read_yaml(path: Path) -> dict:
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: a config file holds `key: value` lines, not a {type(values).__name__}")
+    return values
 
 
 def parse_overrides(cfg: TrainConfig, items: list[str]) -> TrainConfig:
@@ -199,10 +208,10 @@ def run_name(cfg: TrainConfig, perceptual_label: str | None = None) -> str:
     ``perceptual_label`` is what the perceptual term really used (after any fallback), so a run that could
     not load ImageNet VGG19 says so in its name.
     """
-    from srlib.models import PRESETS as MODEL_PRESETS
+    from srlib.models import ARCHITECTURES
 
     key = cfg.model
-    defaults = MODEL_PRESETS[key][1] if key in MODEL_PRESETS else {}
+    defaults = ARCHITECTURES[key][1] if key in ARCHITECTURES else {}
     kwargs = {**defaults, **cfg.model_kwargs}
     family = FAMILY[cfg.mode] or ARCH_LABEL.get(key, key)
     nf = kwargs.get("num_feat", 64)
@@ -234,218 +243,45 @@ def perceptual_tag(cfg: TrainConfig, weights: str | None = None) -> str:
 
 # --------------------------------------------------------------------------------------------- presets
 
-# Quick: tiny models and ~1-2 minutes on a 2-core CPU, on the embedded mini set. Not meant to be good.
-_QUICK = dict(
-    train_sets=["mini/train"],
-    data_tag="mini",
-    threads=1,  # one thread: tiny models gain nothing from two, and a busy CPU punishes them
-    channels_last=True,  # 23-37% less time per CPU step than NCHW (BENCHMARKS.md, Training)
-    amp="auto",  # bf16 autocast where the CPU has it natively (BENCHMARKS.md, "bf16 training")
-    val_set="mini/valid",
-    val_max_images=2,
-    patch_size=64,
-    batch_size=4,
-    total_steps=60,
-    val_every=30,
-    ckpt_every=30,
-    log_every=5,
-    repeat=4,
+PRESETS_DIR = Path(__file__).with_name("presets")
+# The order of ``PRESETS`` (and of ``srlib train --help``): by family, in the order the course meets them.
+# A file not listed here still loads, after these.
+PRESET_ORDER = (
+    *("edsr_quick", "edsr_x2_paper", "edsr_paper", "edsr_baseline_paper", "edsr_course"),
+    *("srresnet_quick", "srresnet_paper", "srresnet_course", "srgan_quick", "srgan_paper"),
+    *("rrdb_psnr_quick", "rrdb_psnr_paper", "rrdb_psnr_course", "esrgan_quick", "esrgan_paper"),
+    *("srgan_course", "esrgan_course"),
 )
-# GAN quick runs: without ImageNet VGG19 offline the perceptual term is dropped (labelled in the name).
-_QUICK_GAN = dict(_QUICK, total_steps=30, val_every=15, ckpt_every=15, perceptual_fallback="none")
-# Paper: DIV2K (EDSR, SRGAN used ImageNet crops, ESRGAN DF2K), batch 16.
-_PAPER = dict(
-    train_sets=["DIV2K_train"],
-    data_tag="DIV2K",
-    val_set="Set5",
-    batch_size=16,
-    val_every=5000,
-    ckpt_every=5000,
-    log_every=100,
-    num_workers=4,
-    amp="bf16",
-    channels_last=True,
-)
-# Course: the checkpoints in srlib/course_weights/, trained on a shared 2-core CPU. Set5 is the monitor set.
-# bf16 autocast + channels_last: 1.9-2.5x less CPU time per step than fp32 NCHW on AVX512-BF16 (BENCHMARKS.md)
-_COURSE = dict(
-    train_sets=["T91", "BSD200"],
-    data_tag="T91BSD200",
-    val_set="Set5",
-    log_every=20,
-    threads=1,
-    repeat=8,
-    amp="auto",
-    channels_last=True,
-)
-# The PSNR-oriented course runs (from scratch): a short warm-up, validation and a checkpoint every 500 steps.
-_COURSE_PSNR = dict(_COURSE, warmup_steps=100, val_every=500, ckpt_every=500)
 
-PRESETS: dict[str, TrainConfig] = {
-    # EDSR (Lim et al. 2017): L1, Adam 1e-4 (0.9, 0.999), LR patches 48x48, lr halved every 200k.
-    "edsr_quick": TrainConfig(model="edsr_baseline", model_kwargs=dict(num_feat=16, num_block=2), lr=1e-3, **_QUICK),
-    "edsr_x2_paper": TrainConfig(
-        model="edsr", scale=2, patch_size=96, total_steps=300_000, lr=1e-4, milestones=[200_000], **_PAPER
-    ),
-    "edsr_paper": TrainConfig(
-        model="edsr",
-        scale=4,
-        patch_size=192,
-        total_steps=300_000,
-        lr=1e-4,
-        milestones=[200_000],
-        init_from="edsr_x2_paper",
-        **_PAPER,
-    ),  # x4 from x2
-    "edsr_baseline_paper": TrainConfig(
-        model="edsr_baseline", patch_size=192, total_steps=300_000, lr=1e-4, milestones=[200_000], **_PAPER
-    ),
-    "edsr_course": TrainConfig(
-        model="edsr_baseline",
-        model_kwargs=dict(num_feat=32, num_block=8),
-        lr=5e-4,
-        patch_size=64,  # 16x16 LR: 2.25x the steps of 96 for the same CPU time, and samples matter more here
-        batch_size=16,
-        total_steps=10000,
-        milestones=[7000, 9000],
-        **_COURSE_PSNR,
-    ),
-    # SRResNet (Ledig et al. 2017): MSE, Adam 1e-4, HR patches 96x96, 1e6 updates.
-    "srresnet_quick": TrainConfig(
-        model="srresnet", model_kwargs=dict(num_feat=16, num_block=2), lr=1e-3, pixel_loss="mse", **_QUICK
-    ),
-    "srresnet_paper": TrainConfig(
-        model="srresnet", patch_size=96, total_steps=1_000_000, lr=1e-4, pixel_loss="mse", **_PAPER
-    ),
-    "srresnet_course": TrainConfig(
-        model="msrresnet",  # no BN + a bilinear skip: SRResNet as BasicSR trains it, far faster from scratch
-        model_kwargs=dict(num_feat=32, num_block=8),
-        lr=5e-4,
-        pixel_loss="mse",
-        patch_size=64,
-        batch_size=16,
-        total_steps=12000,
-        milestones=[8000, 10500],
-        **_COURSE_PSNR,
-    ),
-    # SRGAN: content (VGG54, or MSE) + 1e-3 adversarial; 1e5 updates at 1e-4, then 1e5 at 1e-5.
-    "srgan_quick": TrainConfig(
-        mode="srgan",
-        model="srresnet",
-        model_kwargs=dict(num_feat=16, num_block=2),
-        discriminator="srgan_discriminator",
-        discriminator_kwargs=dict(num_feat=16, input_size=64),
-        lr=1e-4,
-        pixel_loss="mse",
-        perceptual="vgg54",
-        adversarial_weight=1e-3,
-        **_QUICK_GAN,
-    ),
-    "srgan_paper": TrainConfig(
-        mode="srgan",
-        model="srresnet",
-        discriminator="srgan_discriminator",
-        patch_size=96,
-        total_steps=200_000,
-        lr=1e-4,
-        milestones=[100_000],
-        gamma=0.1,
-        pixel_loss="mse",
-        pixel_weight=0.0,
-        perceptual="vgg54",
-        perceptual_weight=0.006,  # SRGAN rescales VGG features by 1/12.75: (1/12.75)^2 on the MSE
-        adversarial_weight=1e-3,
-        init_from="srresnet_paper",
-        **_PAPER,
-    ),
-    # RRDB PSNR stage (ESRGAN): L1, Adam 2e-4, HR patches 128, lr halved every 200k.
-    "rrdb_psnr_quick": TrainConfig(
-        model="rrdbnet", model_kwargs=dict(num_feat=16, num_block=1, num_grow_ch=8), lr=1e-3, **_QUICK
-    ),
-    "rrdb_psnr_paper": TrainConfig(
-        model="rrdbnet",
-        patch_size=128,
-        total_steps=1_000_000,
-        lr=2e-4,
-        milestones=[200_000, 400_000, 600_000, 800_000],
-        **_PAPER,
-    ),
-    "rrdb_psnr_course": TrainConfig(
-        model="rrdbnet",
-        model_kwargs=dict(num_feat=32, num_block=3, num_grow_ch=16),
-        lr=5e-4,
-        patch_size=64,
-        batch_size=8,
-        total_steps=16000,
-        milestones=[11000, 14000],
-        **_COURSE_PSNR,
-    ),
-    # ESRGAN: conv5_4 perceptual (L1) + 5e-3 RaGAN + 1e-2 L1, Adam 1e-4 (0.9, 0.99), from the PSNR RRDB.
-    "esrgan_quick": TrainConfig(
-        mode="esrgan",
-        model="rrdbnet",
-        model_kwargs=dict(num_feat=16, num_block=1, num_grow_ch=8),
-        discriminator="vgg_discriminator",
-        discriminator_kwargs=dict(num_feat=16, input_size=64, adaptive_pool=True),
-        lr=1e-4,
-        betas=(0.9, 0.99),
-        pixel_weight=1e-2,
-        perceptual="conv54",
-        adversarial_weight=5e-3,
-        **_QUICK_GAN,
-    ),
-    "esrgan_paper": TrainConfig(
-        mode="esrgan",
-        model="rrdbnet",
-        discriminator="vgg_discriminator",
-        patch_size=128,
-        total_steps=400_000,
-        lr=1e-4,
-        betas=(0.9, 0.99),
-        milestones=[50_000, 100_000, 200_000, 300_000],
-        pixel_weight=1e-2,
-        perceptual="conv54",
-        adversarial_weight=5e-3,
-        init_from="rrdb_psnr_paper",
-        **_PAPER,
-    ),
-}
-# Course GAN fine-tunes: short, from the course PSNR models (SRGAN's generator is the course MSRResNet).
-# ImageNet VGG19 was not available offline where they were trained: SRGAN uses the paper's SRGAN-MSE variant
-# (pixel MSE content, no VGG; name "nopercep"), ESRGAN a random-weight VGG19 conv5_4 term ("conv54random").
-PRESETS["srgan_course"] = replace(
-    PRESETS["srgan_paper"],
-    **_COURSE,
-    model=PRESETS["srresnet_course"].model,
-    model_kwargs=PRESETS["srresnet_course"].model_kwargs,
-    discriminator_kwargs=dict(num_feat=32),
-    patch_size=96,
-    batch_size=8,
-    total_steps=200,
-    milestones=[],
-    pixel_weight=1.0,
-    perceptual="none",
-    perceptual_fallback="random",
-    val_every=50,
-    ckpt_every=50,
-    num_workers=0,
-    init_from="srresnet_course",
-)
-PRESETS["esrgan_course"] = replace(
-    PRESETS["esrgan_paper"],
-    **_COURSE,
-    model_kwargs=PRESETS["rrdb_psnr_course"].model_kwargs,
-    discriminator_kwargs=dict(num_feat=32, input_size=64, adaptive_pool=True),
-    patch_size=64,
-    batch_size=4,
-    total_steps=200,
-    milestones=[],
-    perceptual_fallback="random",
-    val_every=50,
-    ckpt_every=50,
-    num_workers=0,
-    init_from="rrdb_psnr_course",
-)
+
+def read_presets(folder: Path = PRESETS_DIR) -> dict[str, TrainConfig]:
+    """Every ``<folder>/<name>.yaml`` as a TrainConfig: its keys on top of TrainConfig's defaults, or on top of
+    the preset its ``base:`` names. Errors name the file."""
+    files = {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+    if not files:
+        raise FileNotFoundError(f"no training presets (*.yaml) in {folder}: reinstall srlib, they are package data")
+    presets: dict[str, TrainConfig] = {}
+
+    def build(name: str, chain: tuple = ()) -> TrainConfig:
+        if name in presets:
+            return presets[name]
+        path = files[name]
+        values = _read_yaml(path)
+        base = values.pop("base", None)
+        if base is not None and (base not in files or base in chain):
+            raise ValueError(f"{path}: base {base!r} is not another preset in {folder}")
+        start = build(base, (*chain, name)) if base else TrainConfig()
+        try:
+            presets[name] = replace(start, **values)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+        return presets[name]
+
+    order = [name for name in PRESET_ORDER if name in files] + sorted(set(files) - set(PRESET_ORDER))
+    return {name: build(name) for name in order}
+
+
+PRESETS: dict[str, TrainConfig] = read_presets()
 
 
 def describe(cfg: TrainConfig) -> str:

@@ -155,7 +155,7 @@ def export(
     from safetensors import safe_open
 
     from srlib.models import build_model
-    from srlib.weights import load_model
+    from srlib.hub import load_model
 
     cfg = PRESETS[preset]
     run_dir = _run_dir(cfg, out_root)
