@@ -154,8 +154,8 @@ def export(
     card from the scores measured before (no evaluation)."""
     from safetensors import safe_open
 
-    from srlib.models import build_model
     from srlib.hub import load_model
+    from srlib.models import build_model
 
     cfg = PRESETS[preset]
     run_dir = _run_dir(cfg, out_root)
