@@ -146,6 +146,36 @@ class PerceptualLoss(nn.Module):
         return sum(w * self.criterion(sr_features[k], hr_features[k]) for k, w in self.layer_weights.items())
 
 
+class DiscriminatorFeatureLoss(nn.Module):
+    """Feature matching (Salimans et al. 2016, pix2pixHD): mean over D's conv stages of L1(D_k(sr), D_k(hr)).
+
+    A perceptual term that needs no pretrained network: the features are the discriminator's own, so they
+    change as it learns what tells HR from SR. ``discriminator`` is a ``srlib.models`` discriminator (its
+    ``features`` is a Sequential of conv / norm / LeakyReLU); the activation after every LeakyReLU is compared.
+    HR features are detached targets; SR features pass the gradient on to G (D is frozen in the G step).
+    sr, hr: (B, 3, H, W) -> scalar.
+    """
+
+    def __init__(self, discriminator: nn.Module):
+        super().__init__()
+        self._discriminator = [discriminator]  # a list: not a submodule, so D's weights are not saved twice
+
+    def _stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for layer in self._discriminator[0].features:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                out.append(x)
+        return out
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        # one pass over both halves: a spectral-norm D re-estimates its weights' norm on every call in training
+        # mode, and two calls would compare SR and HR through slightly different weights
+        stages = self._stages(torch.cat([sr, hr]))
+        n = sr.shape[0]
+        return torch.stack([F.l1_loss(f[:n].float(), f[n:].detach().float()) for f in stages]).mean()
+
+
 def esrgan_perceptual(weights: str = "imagenet") -> PerceptualLoss:
     """ESRGAN: conv5_4 *before* its ReLU (denser features, fewer zeros), L1."""
     return PerceptualLoss({"conv5_4": 1.0}, criterion="l1", weights=weights)

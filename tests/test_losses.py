@@ -117,3 +117,30 @@ def test_srgan_vgg54_objective_weights_its_content_terms():
     weights = losses.SRGANWeights(pixel=0.0, perceptual=0.006, adversarial=1e-3)
     terms = losses.srgan_generator_loss(sr, hr, fake, vgg, weights)
     assert terms["total"].item() == pytest.approx(0.006 * 2.0 + 1e-3 * losses.gan_loss_g(fake).item())
+
+
+def test_discriminator_feature_loss_matches_features_and_trains_only_g():
+    from srlib.models import build_model
+
+    torch.manual_seed(0)
+    D = build_model("srgan_discriminator", num_feat=8, norm="spectral")
+    loss = losses.DiscriminatorFeatureLoss(D)
+    hr = torch.rand(2, 3, 96, 96)
+    assert loss(hr, hr).item() == 0.0
+    sr = (hr + 0.1 * torch.randn_like(hr)).requires_grad_(True)
+    value = loss(sr, hr)
+    assert value.item() > 0
+    # by hand, in eval mode (spectral norm fixed): L1 of the activation after each LeakyReLU, stage mean
+    D.eval()
+    value = loss(sr, hr)
+    stages_sr, stages_hr, a, b = [], [], sr, hr
+    for layer in D.features:
+        a, b = layer(a), layer(b)
+        if isinstance(layer, torch.nn.LeakyReLU):
+            stages_sr.append(a)
+            stages_hr.append(b)
+    expected = sum((x - y).abs().mean() for x, y in zip(stages_sr, stages_hr, strict=True)) / len(stages_sr)
+    torch.testing.assert_close(value, expected)
+    value.backward()
+    assert sr.grad is not None and sr.grad.abs().sum() > 0
+    assert "_discriminator" not in dict(loss.named_modules()) and not list(loss.parameters())

@@ -100,6 +100,8 @@ def build_perceptual(cfg: TrainConfig) -> tuple[nn.Module | None, str]:
     """
     if cfg.mode == "psnr" or cfg.perceptual == "none" or cfg.perceptual_weight == 0:
         return None, "nopercep"
+    if cfg.perceptual == "dfeat":
+        return None, "dfeat"  # feature matching: built on the discriminator by build_parts
     weights = cfg.perceptual_weights
     if weights == "imagenet" and not L.vgg19_weights_available():
         message = f"ImageNet VGG19 weights are not available ({L.vgg19_weights_path()} is missing)"
@@ -161,6 +163,8 @@ def build_parts(cfg: TrainConfig, device: torch.device, rank: int = 0, world: in
     D = build_model(cfg.discriminator, **cfg.discriminator_kwargs).to(device) if cfg.mode != "psnr" else None
     if perceptual is not None:
         perceptual = perceptual.to(device)
+    elif percep_label == "dfeat":
+        perceptual = L.DiscriminatorFeatureLoss(D)
     if cfg.channels_last:
         G = G.to(memory_format=torch.channels_last)
         D = D.to(memory_format=torch.channels_last) if D is not None else None

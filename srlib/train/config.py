@@ -54,7 +54,9 @@ class TrainConfig:
     # losses
     pixel_loss: str = "l1"  # "l1", "mse" or "charbonnier"
     pixel_weight: float = 1.0
-    perceptual: str = "none"  # "none", "vgg54" (SRGAN: relu5_4, MSE) or "conv54" (ESRGAN: conv5_4, L1)
+    perceptual: str = (
+        "none"  # "none", "vgg54" (SRGAN: relu5_4, MSE), "conv54" (ESRGAN: conv5_4, L1), "dfeat" (D features)
+    )
     perceptual_weights: str = "imagenet"  # "imagenet", "random" (structure only) or a path to VGG19 weights
     perceptual_fallback: str = "error"  # when ImageNet VGG19 is missing: "error", "random" or "none"
     perceptual_weight: float = 1.0
@@ -78,8 +80,8 @@ class TrainConfig:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
         if self.mode != "psnr" and not self.discriminator:
             raise ValueError(f"mode {self.mode!r} needs a discriminator (srgan_discriminator, vgg_discriminator)")
-        if self.perceptual not in ("none", "vgg54", "conv54"):
-            raise ValueError(f"perceptual must be 'none', 'vgg54' or 'conv54', not {self.perceptual!r}")
+        if self.perceptual not in ("none", "vgg54", "conv54", "dfeat"):
+            raise ValueError(f"perceptual must be 'none', 'vgg54', 'conv54' or 'dfeat', not {self.perceptual!r}")
         if self.perceptual_fallback not in ("error", "random", "none"):
             raise ValueError("perceptual_fallback must be 'error', 'random' or 'none'")
         if self.amp not in AMP_MODES:
@@ -236,6 +238,8 @@ def perceptual_tag(cfg: TrainConfig, weights: str | None = None) -> str:
     """``vgg54imagenet``, ``conv54random``, ``nopercep``: what the perceptual term is made of."""
     if cfg.perceptual == "none" or cfg.perceptual_weight == 0 or weights == "none":
         return "nopercep"
+    if cfg.perceptual == "dfeat":
+        return "dfeat"  # the discriminator's own features: no VGG weights involved
     weights = weights or cfg.perceptual_weights
     label = weights if weights in ("imagenet", "random") else "file"
     return f"{cfg.perceptual}{label}"
