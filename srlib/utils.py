@@ -52,6 +52,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+def arg_values(args, *names: str) -> dict:
+    """``{name: args.<name>}`` for parsed command-line options that a command passes on under the same names."""
+    return {name: getattr(args, name) for name in names}
+
+
 def pick_device(prefer: str | None = None) -> torch.device:
     """The device to run on: ``prefer`` if given, else CUDA when present, else CPU."""
     if prefer:

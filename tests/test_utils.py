@@ -19,3 +19,10 @@ def test_markdown_table_columns_in_order_of_first_appearance():
 def test_course_weights_dir_holds_the_course_checkpoints():
     names = {p.stem for p in utils.course_weights_dir().glob("*.safetensors")}
     assert {"edsr_x4_course", "rrdb_psnr_x4_course"} <= names
+
+
+def test_arg_values_passes_options_on_by_name():
+    import argparse
+
+    args = argparse.Namespace(scale=4, tile=None, csv="out.csv")
+    assert utils.arg_values(args, "scale", "tile") == {"scale": 4, "tile": None}
