@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from srlib import evaluate, infer, zoo
-from srlib.bench import markdown_table
+from srlib.bench.report import markdown_table
 
 
 def course_models() -> list[str]:
