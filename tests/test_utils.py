@@ -26,3 +26,14 @@ def test_arg_values_passes_options_on_by_name():
 
     args = argparse.Namespace(scale=4, tile=None, csv="out.csv")
     assert utils.arg_values(args, "scale", "tile") == {"scale": 4, "tile": None}
+
+
+def test_machine_info_and_its_one_line_summary():
+    import torch
+
+    info = utils.machine_info()
+    assert info["threads"] == torch.get_num_threads() and info["torch"] == torch.__version__
+    assert {"cpu", "isa", "cores", "memory_gb", "load", "python", "cuda", "tf32"} <= set(info)
+    assert utils.machine_info(threads=7)["threads"] == 7  # the runs described, not this process
+    line = utils.machine_summary(threads=7)
+    assert line.startswith(info["cpu"]) and "7 torch threads" in line and f"torch {torch.__version__}" in line

@@ -15,7 +15,8 @@ from srlib.bench.pipeline import bench_data, bench_metrics
 from srlib.bench.report import append_run, markdown_table, run_log_entry
 from srlib.bench.sizes import SIZES
 from srlib.bench.tiling import bench_tiling
-from srlib.bench.timing import bench_device, machine_info
+from srlib.bench.timing import bench_device
+from srlib.utils import machine_info
 
 SECTIONS = ("ceilings", "models", "tiling", "train", "metrics", "data")
 
@@ -61,11 +62,11 @@ def _cli_bench(args) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda: no CUDA device is visible to torch here; run on a GPU machine or drop it")
     os.environ["SRLIB_BENCH_DEVICE"] = args.device  # the subprocess rows inherit it
-    info = machine_info()
+    info = dict(machine_info(), device=str(bench_device()))
     command = "srlib bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "srlib bench"
     start = time.perf_counter()
     results = run(quick=args.quick, only=args.only)
-    info["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    info["load_end"] = machine_info()["load"]
     text = run_log_entry(results, info, command.strip(), time.perf_counter() - start)
     if not args.no_append:
         append_run(Path(args.output), text)

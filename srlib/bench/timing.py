@@ -5,16 +5,12 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 
-import numpy as np
 import torch
-
-from srlib import utils
 
 MALLOC_ENV = {  # glibc: keep freed large blocks for reuse instead of unmapping them (no page faults)
     "MALLOC_MMAP_THRESHOLD_": str(2**31 - 1),
@@ -61,28 +57,6 @@ def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, MB (Linux reports KB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
-
-
-def machine_info() -> dict:
-    import psutil
-
-    return dict(
-        cpu=utils.cpu_model(),
-        cores=os.cpu_count(),
-        threads=torch.get_num_threads(),
-        memory_gb=round(psutil.virtual_memory().total / 2**30, 1),
-        load=" ".join(f"{x:.2f}" for x in os.getloadavg()),
-        python=platform.python_version(),
-        torch=torch.__version__,
-        numpy=np.__version__,
-        mkldnn=torch.backends.mkldnn.is_available(),
-        mkl=torch.backends.mkl.is_available(),
-        cpu_capability=torch.backends.cpu.get_cpu_capability(),
-        cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
-        device=str(bench_device()),
-        # what cuDNN convs and cuBLAS matmuls may use for float32 (TF32 changes the ceilings several-fold)
-        tf32=f"conv {torch.backends.cudnn.allow_tf32}, matmul {torch.backends.cuda.matmul.allow_tf32}",
-    )
 
 
 def run_child(job: dict, env: dict | None = None) -> dict:
