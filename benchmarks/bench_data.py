@@ -21,15 +21,7 @@ from PIL import Image
 
 from srlib import data
 from srlib.imresize import imresize, modcrop
-from srlib.utils import cpu_model
-
-
-def _machine() -> str:
-    cpu = cpu_model()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, load {load:.1f}, torch {torch.__version__}, {torch.get_num_threads()} threads"
-    )
+from srlib.utils import machine_summary
 
 
 def _time(fn, repeat: int = 5) -> float:
@@ -63,7 +55,7 @@ def bench_resize() -> None:
         ("up x4", "resize-right, torch", lambda: resize(tensor_small, 4)),
         ("up x4", "PIL bicubic, uint8", lambda: u8_small.resize((2040, 1356), Image.BICUBIC)),
     ]
-    print(f"# imresize speed, 2040x1356 RGB ({_machine()})")
+    print(f"# imresize speed, 2040x1356 RGB ({machine_summary()})")
     print("| resize | implementation | ms | MPixel/s (HR) |")
     print("|---|---|---|---|")
     for kind, name, fn in cases:
@@ -118,7 +110,7 @@ def bench_agree(benchmarks: str) -> None:
 def bench_loader(dataset: str, batches: int) -> None:
     from torch.utils.data import DataLoader
 
-    print(f"# SRDataset throughput, 192x192 HR patches, batch 16, 2 workers ({_machine()})")
+    print(f"# SRDataset throughput, 192x192 HR patches, batch 16, 2 workers ({machine_summary()})")
     print("| degradation | patches/s |")
     print("|---|---|")
     for degradation in ("bicubic", "second_order"):

@@ -23,12 +23,7 @@ import torch
 
 from srlib import infer
 from srlib.models import build_model, optimize_for_inference
-from srlib.utils import cpu_model
-
-
-def _machine() -> str:
-    cpu = cpu_model()
-    return f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads"
+from srlib.utils import machine_summary
 
 
 def _cpu_seconds() -> float:
@@ -58,7 +53,7 @@ def bench_big(args) -> dict:
         tile=args.tile, tile_pad=args.tile_pad, seconds=round(seconds, 1), cpu_seconds=round(cpu, 1),
         peak_rss_mib=round(_peak_rss_mib()),
         rss_before_run_mib=round(rss_before), load_avg_before=load_before, load_avg_after=os.getloadavg()[0],
-        machine=_machine(),
+        machine=machine_summary(),
     )  # fmt: skip
 
 
@@ -102,7 +97,7 @@ def bench_seams(args) -> dict:
                              seconds=round(seconds, 2), overhead=round(seconds / untiled_s - 1, 3)))  # fmt: skip
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return dict(bench="seams", image=source, weights=weights, untiled_seconds=round(untiled_s, 2), rows=rows,
-                machine=_machine())  # fmt: skip
+                machine=machine_summary())  # fmt: skip
 
 
 def main(argv=None) -> int:

@@ -11,7 +11,6 @@ Paper presets run with a smaller batch on a CPU (``--paper-batch``); patches/s i
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 import warnings
 
@@ -20,6 +19,7 @@ import torch
 import srlib.train as T
 from srlib.models import build_model
 from srlib.train.step import Step
+from srlib.utils import machine_summary
 
 
 def bench(name: str, steps: int, batch: int | None, device: torch.device) -> dict:
@@ -64,9 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    print(
-        f"# {platform.processor() or platform.machine()}, {args.threads} thread(s), torch {torch.__version__}, {device}"
-    )
+    print(f"# {machine_summary()}; steps on {device}")
     print("| preset | batch | HR patch | s/step | HR patches/s |")
     print("|---|---|---|---|---|")
     for name in args.presets:

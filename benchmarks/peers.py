@@ -31,7 +31,6 @@ import importlib.util
 import json
 import math
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -447,16 +446,12 @@ def _version(package: str) -> str:
 
 
 def machine() -> dict:
-    """CPU, logical CPUs, the relevant instruction-set flags, load average now, and the runtime versions."""
-    cpu, flags = platform.processor() or platform.machine(), set()
-    with contextlib.suppress(OSError):
-        text = Path("/proc/cpuinfo").read_text()
-        cpu = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")), cpu)
-        flags = set(next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []))
-    wanted = ("avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8")
+    """``srlib.utils.machine_info()`` (CPU, its AVX512 / AMX flags, logical CPUs, load average now ...) and the
+    versions of the runtimes compared."""
+    from srlib.utils import machine_info
+
     versions = {p: _version(p) for p in ("torch", "ncnn", "onnx", "onnxruntime", "openvino", "pnnx")}
-    return dict(cpu=cpu, logical_cpus=os.cpu_count(), flags=[f for f in wanted if f in flags],
-                load_avg=os.getloadavg(), versions=versions)  # fmt: skip
+    return dict(machine_info(), versions=versions)
 
 
 def _num(value, digits: int) -> str:
@@ -541,10 +536,10 @@ def main(argv=None) -> int:
             rows += more_rows
             notes += more_notes
     after = os.getloadavg()
-    flags = ", ".join(before["flags"]) or "none of avx512_bf16/amx"
+    flags = ", ".join(before["isa"]) or "none of avx512_bf16/amx"
     print(f"# srlib vs peers: {lr.shape[1]}x{lr.shape[0]} LR, x4, best of {args.repeat} after one warm-up\n")
-    print(f"Machine: {before['cpu']}, {before['logical_cpus']} logical CPUs ({flags}); load average "
-          f"{before['load_avg'][0]:.2f} before, {after[0]:.2f} after.\n")  # fmt: skip
+    print(f"Machine: {before['cpu']}, {before['cores']} logical CPUs ({flags}); load average "
+          f"{before['load'].split()[0]} before, {after[0]:.2f} after.\n")  # fmt: skip
     print(table(rows))
     print(
         "\n'srlib auto x': this row's seconds per image / srlib auto's (above 1: srlib's default is faster). "

@@ -41,17 +41,12 @@ import torch
 from srlib import data, hub, infer
 from srlib.imresize import imresize, modcrop
 from srlib.io import read_image
-from srlib.utils import course_weights_dir, cpu_model
+from srlib.utils import course_weights_dir, machine_summary
 
 IMAGES = (("Set14", "baboon.png"), ("BSD100", "253027.png"))
 TILES = (32, 48, 64)
 LEVEL = 1  # the target: tiled within this many 8-bit levels of untiled
 DIV2K_LR = (351, 510)  # (H, W): the x4 LR of a 2040x1404 DIV2K image
-
-
-def _machine() -> str:
-    cpu = cpu_model()
-    return f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
 def _load() -> str:
@@ -312,7 +307,7 @@ def main(argv=None) -> int:
         print(text, file=sys.stderr, flush=True)
 
     began = time.perf_counter()
-    print(f"Machine: {_machine()}. At start: {_load()}.")
+    print(f"Machine: {machine_summary()}. At start: {_load()}.")
     print(f"Command: python benchmarks/tile_pad.py {' '.join(argv if argv is not None else sys.argv[1:])}\n")
     if not args.only_div2k:
         images = [lr_image(*item) for item in IMAGES]

@@ -1,5 +1,6 @@
 """Helpers of the comparison notebooks (04 visual, 05 metrics): the first weights of a method that load,
-ESRGAN network interpolation, one image through several methods, and our metric table beside the published one.
+ESRGAN network interpolation, one image through several methods, our metric table beside the published one, and
+the perception-distortion figure of the evaluated methods.
 
 Measuring is ``srlib.evaluate``'s job (``evaluate``, ``make_lr``, ``image_metrics``); this module arranges
 its results for the notebooks' figures and tables.
@@ -118,3 +119,55 @@ def metrics_table(results: list[dict], published: bool = True):
                         row[f"{d} PSNR"], row[f"{d} SSIM"] = values[d]
                 table.append(row)
     return pd.DataFrame(table)
+
+
+def perception_distortion_figure(
+    results: list[dict],
+    scale: int = 4,
+    niqe_label: str = "published model",
+    methods: list[str] | None = None,
+    datasets: list[str] | None = None,
+):
+    """Notebook 05's perception-distortion plane: PSNR against each perceptual score that every result has.
+
+    results: ``evaluate`` outputs whose ``model`` is a method name and ``weights`` its origin (as for
+    ``metrics_table``); one point per result, labelled "<method> <dataset>". One panel per score, NIQE then
+    LPIPS (lower is better, so the y axis is inverted: better is up and to the right); with neither, one
+    PSNR-SSIM panel whose title says it is NOT a perception-distortion plot. niqe_label: which pristine model
+    the NIQE axis uses. methods / datasets: the orders that give each method its colour and each dataset its
+    marker (default: order of appearance), so that a method left out does not recolour the others.
+    Returns (figure, scores): scores are the panels' keys ("niqe", "lpips" or "ssim_y"), for the file name.
+    """
+    import matplotlib.pyplot as plt
+
+    scores = [key for key in ("niqe", "lpips") if results and all(key in r["mean"] for r in results)] or ["ssim_y"]
+    labels = {
+        "niqe": f"NIQE, {niqe_label} (Y, crop 4; lower = more natural)",
+        "lpips": "LPIPS (AlexNet v0.1, lower = perceptually closer)",
+        "ssim_y": "SSIM (Y)",
+    }
+    methods = methods or list(dict.fromkeys(r["model"] for r in results))
+    datasets = datasets or list(dict.fromkeys(r["dataset"] for r in results))
+    fig, axes = plt.subplots(1, len(scores), figsize=(6.5 * len(scores), 5), squeeze=False)
+    colors = dict(zip(methods, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
+    markers = dict(zip(datasets, "os^Dv", strict=False))
+    setting = f"x{scale} from MATLAB-bicubic LR"
+    for ax, score in zip(axes[0], scores, strict=True):
+        for r in results:
+            x, y = r["mean"]["psnr_y"], r["mean"][score]
+            ax.scatter(x, y, color=colors[r["model"]], marker=markers[r["dataset"]], s=50)
+            ax.annotate(f"{r['model']} {r['dataset']}", (x, y), fontsize=7, xytext=(4, 2), textcoords="offset points")
+        ax.set_xlabel("PSNR (dB, Y, crop 4; higher = closer to HR)")
+        ax.set_ylabel(labels[score])
+        if score == "ssim_y":
+            title = f"No perceptual score available: PSNR vs SSIM ({setting}),\nNOT a perception-distortion plot"
+        else:
+            ax.invert_yaxis()
+            title = f"Perception-distortion ({setting}): better is up and to the right"
+        ax.set_title(title, fontsize=9)
+    # which weights each point is: the legend under the axes
+    weights = {r["model"]: r["weights"] for r in results}
+    handles = [plt.Line2D([], [], color=colors[m], marker="o", ls="", label=f"{m}: {w}") for m, w in weights.items()]
+    fig.legend(handles=handles, loc="lower center", fontsize=6.5, frameon=False, ncol=1)
+    fig.tight_layout(rect=(0, 0.01 + 0.035 * len(handles), 1, 1))
+    return fig, scores

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import importlib.util
 import json
 import math
@@ -42,7 +43,7 @@ from torch import nn
 from srlib.artefacts import artefact_metrics
 from srlib.niqe import fit_niqe, niqe
 from srlib.niqe import resolve_model as resolve_niqe_model  # not infer.resolve_model (an SR model)
-from srlib.utils import positive_int
+from srlib.utils import arg_values, positive_int
 
 PROGRESS_DESC = "[converting LR images to SR images]"  # the original report's progress bar
 METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
@@ -236,6 +237,10 @@ def evaluate(
             "residual's power at the x4 grid frequencies (multiples of H/8, W/8), crop as PSNR"
         )
 
+    # one setting for every image of the table
+    upscale = functools.partial(
+        infer.upscale, scale=scale, tile=tile, tile_pad=tile_pad, ensemble=ensemble, device=device, precision=precision
+    )
     rows: list[dict] = []
     bar = tqdm(files, desc=PROGRESS_DESC, disable=not progress, file=sys.stderr)
     for path in bar:
@@ -256,17 +261,7 @@ def evaluate(
                 )
         else:
             lr_img = make_lr(hr, scale, degradation, bit_depth)
-        sr = infer.upscale(
-            model,
-            lr_img,
-            scale=scale,
-            tile=tile,
-            tile_pad=tile_pad,
-            ensemble=ensemble,
-            device=device,
-            precision=precision,
-        )
-        sr = quantize(sr, bit_depth)  # as a saved PNG
+        sr = quantize(upscale(model, lr_img), bit_depth)  # as a saved PNG
         row = dict(image=path.name, **image_metrics(sr, hr, crop))
         if lpips_fn is not None:
             row["lpips"] = lpips_fn(sr, hr)
@@ -359,17 +354,10 @@ def _cli_evaluate(args) -> int:
     result = evaluate(
         args.model,
         args.data,
-        scale=args.scale,
-        lr=args.lr,
-        crop_border=args.crop_border,
-        device=args.device,
-        tile=args.tile,
-        ensemble=args.ensemble,
-        precision=args.precision,
+        **arg_values(args, "scale", "lr", "crop_border", "device", "tile", "ensemble", "precision", "max_images"),
         lpips=False if args.no_lpips else "auto",
         progress=not args.no_progress,
         out_csv=args.csv,
-        max_images=args.max_images,
         niqe_model=niqe_model,
         artefacts=args.artefacts,
         model_args=infer_cli.parse_model_args(args.model_arg),

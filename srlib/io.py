@@ -4,7 +4,7 @@ The library's convention is numpy HWC float32 RGB in [0, 1] (``read_image``). Fi
 are converted with a one-line warning: grayscale is replicated to RGB, an alpha channel is dropped, a
 palette is expanded, 16-bit values are scaled to [0, 1] (float32 keeps their precision). Inference that
 must give back what it got (keep the alpha channel, write 16 bits) uses ``load_image`` / ``write_image``,
-which keep the native channels (1, 3 or 4) and bit depth.
+which keep the native channels (1, 3 or 4) and bit depth (pypng writes the 16-bit PNGs).
 
 Readers: Pillow for everything, except TIFF (tifffile, which keeps 16-bit colour) and 16-bit colour PNG
 (Pillow reads those as 8-bit; pypng keeps all 16 bits). Pillow-read files are turned upright as their EXIF
@@ -217,16 +217,11 @@ def _read_png16(path: Path) -> np.ndarray:
 
 
 def _write_png16(path: Path, values: np.ndarray) -> None:
-    """A minimal PNG encoder for uint16 HWC (grey, RGB, RGBA): no filtering, zlib level 6."""
+    """uint16 HWC (grey, RGB, RGBA) as a 16-bit PNG through pypng: IHDR, IDAT and IEND chunks only."""
+    import png  # pypng
+
     height, width, channels = values.shape
-    colour_type = {1: 0, 3: 2, 4: 6}[channels]
+    writer = png.Writer(width, height, greyscale=channels == 1, alpha=channels == 4, bitdepth=16, compression=6)
     rows = np.ascontiguousarray(values.astype(">u2")).reshape(height, width * channels).view(np.uint8)
-    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()  # filter byte 0
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
     with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)))
-        f.write(chunk(b"IEND", b""))
+        writer.write_packed(f, (row.tobytes() for row in rows))  # rows already packed: big-endian 16-bit samples

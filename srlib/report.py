@@ -8,7 +8,6 @@ and the figures to ``figures/``. The page follows the original course report's o
 from __future__ import annotations
 
 import datetime as dt
-import os
 import platform
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from srlib.utils import PROJECT_ROOT, course_weights_dir, cpu_model, data_roots, figures_dir
+from srlib.utils import PROJECT_ROOT, course_weights_dir, data_roots, figures_dir, machine_summary
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 PARAMS_DIR = PROJECT_ROOT / "params"
@@ -60,16 +59,6 @@ def load_params(mode: str) -> dict[str, dict]:
         if unknown:  # papermill itself would only warn and run with the defaults
             raise ValueError(f"{path}: {stem} has no parameter(s) {unknown}; it has {sorted(known)}")
     return {stem: dict(params.get(stem) or {}) for stem in stems}
-
-
-def machine_summary() -> str:
-    import torch
-
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (
-        f"{platform.node() or 'unknown host'}: {cpu_model()}, "
-        f"{os.cpu_count()} CPU cores, {device}; Python {platform.python_version()}, torch {torch.__version__}"
-    )
 
 
 def weights_summary() -> list[str]:
@@ -127,7 +116,7 @@ def assemble_html(mode: str, executed: Path, timings: dict[str, float]) -> Path:
         f"- **Data roots:** {', '.join(str(p) for p in data_roots())}",
         "- **Weights:**",
         *[f"  - {line}" for line in weights_summary()],
-        f"- **Machine:** {machine_summary()}",
+        f"- **Machine:** {platform.node() or 'unknown host'}: {machine_summary()}",
         f"- **Notebook run times:** {', '.join(f'{k} {v:.0f} s' for k, v in timings.items()) or 'n/a'}",
     ]
     report.cells.append(nbformat.v4.new_markdown_cell("\n".join(header)))

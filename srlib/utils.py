@@ -52,6 +52,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+def arg_values(args, *names: str) -> dict:
+    """``{name: args.<name>}`` for parsed command-line options that a command passes on under the same names."""
+    return {name: getattr(args, name) for name in names}
+
+
 def pick_device(prefer: str | None = None) -> torch.device:
     """The device to run on: ``prefer`` if given, else CUDA when present, else CPU."""
     if prefer:
@@ -113,6 +118,50 @@ def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (e.g. "AMD EPYC 9454P 48-Core Processor"), else what
     ``platform`` knows (often just the architecture)."""
     return cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+ISA_FLAGS = ("avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8")  # what picks oneDNN's bf16/int8 kernels
+
+
+def machine_info(threads: int | None = None) -> dict:
+    """What a measurement ran on, the one description every log, table and model card uses.
+
+    threads: the torch threads of the runs described, when they are not this process's (default: its own).
+    Returns {cpu, isa (the ``ISA_FLAGS`` the CPU has), cores (logical CPUs), threads, memory_gb, load (1, 5 and 15
+    min load average), python, torch, numpy, mkldnn, mkl, cpu_capability, cuda (the GPU's name or "none"), tf32
+    (what cuDNN convs and cuBLAS matmuls may use for float32: TF32 changes GPU rates several-fold)}.
+    """
+    import psutil
+
+    flags = set(cpuinfo().get("flags", "").split())
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return dict(
+        cpu=cpu_model(),
+        isa=[flag for flag in ISA_FLAGS if flag in flags],
+        cores=os.cpu_count(),
+        threads=threads or torch.get_num_threads(),
+        memory_gb=round(psutil.virtual_memory().total / 2**30, 1),
+        load=load,
+        python=platform.python_version(),
+        torch=torch.__version__,
+        numpy=np.__version__,
+        mkldnn=torch.backends.mkldnn.is_available(),
+        mkl=torch.backends.mkl.is_available(),
+        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+        tf32=f"conv {torch.backends.cudnn.allow_tf32}, matmul {torch.backends.cuda.matmul.allow_tf32}",
+    )
+
+
+def machine_summary(threads: int | None = None) -> str:
+    """:func:`machine_info` on one line: "CPU (ISA flags), N logical CPUs, T torch threads, M GB, CUDA: GPU;
+    Python x, torch y; load 1 5 15 min"."""
+    info = machine_info(threads)
+    cpu = f"{info['cpu']} ({', '.join(info['isa'])})" if info["isa"] else info["cpu"]
+    return (
+        f"{cpu}, {info['cores']} logical CPUs, {info['threads']} torch threads, {info['memory_gb']} GB, "
+        f"CUDA: {info['cuda']}; Python {info['python']}, torch {info['torch']}; load {info['load']}"
+    )
 
 
 def markdown_table(rows: list[dict], fmt: Callable[[object], str] = str) -> str:

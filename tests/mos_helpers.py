@@ -1,7 +1,8 @@
 """What the MOS tests share: synthetic SR folders, a small kit, and synthetic raters with known answers.
 
-Plain functions and constants: each ``tests/test_mos_*.py`` wraps :func:`make_folders` and :func:`make_kit` in
-module-scoped fixtures. Every rating is synthetic and made inside the tests, with a known answer.
+Plain functions and constants; ``tests/conftest.py`` wraps :func:`make_folders` and :func:`make_kit` in the
+module-scoped fixtures ``folders`` and ``kit`` that the ``tests/test_mos_*.py`` share. Every rating is synthetic and
+made inside the tests, with a known answer.
 """
 
 from __future__ import annotations

@@ -1,40 +1,43 @@
 """Smoke test of the benchmark's table code with minuscule sizes (seconds, numbers meaningless)."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from srlib import bench
+from srlib.bench import ceilings, models, report
 
 TINY_RRDB = dict(num_block=1, num_feat=8, num_grow_ch=4)
 
 
 def test_ceilings_and_model_row():
-    rows = bench.bench_ceilings(dict(bench.SIZES["quick"], matmul=32, conv_sizes=(8,), repeat=1))
+    rows = ceilings.bench_ceilings(dict(bench.SIZES["quick"], matmul=32, conv_sizes=(8,), repeat=1))
     measured = [r for r in rows if "gflops" in r and not r["what"].startswith("peak")]
-    assert len(measured) == 1 + 2 * len(bench.CONV_FORMATS)  # matmul, then every format in both layouts
+    assert len(measured) == 1 + 2 * len(ceilings.CONV_FORMATS)  # matmul, then every format in both layouts
     assert all(r["gflops"] > 0 for r in measured)
     assert all("vs_fp32" in r for r in measured if "fp32" not in r["what"])
     for variant, fmt in (("fast", "fp32"), ("upscale-bf16", "bf16")):
         job = dict(name="rrdbnet", overrides=TINY_RRDB, variant=variant, lr=8, repeat=1, conv_sizes=[8])
-        row = bench._job_model(job)
+        row = models.job_model(job)
         assert row["format"] == fmt and row["gflop"] > 0 and row["seconds"] > 0 and 0 < row["ratio"]
 
 
 def test_theoretical_peak_reads_zen4_and_amx(monkeypatch, tmp_path):
     zen4 = "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\ncpu MHz\t\t: 2600.000\nflags\t\t: avx512_bf16\n"
-    real_read = bench.Path.read_text
-    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(bench.torch, "get_num_threads", lambda: 2)
+    real_read = Path.read_text
+    monkeypatch.setattr(ceilings.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(ceilings.torch, "get_num_threads", lambda: 2)
     monkeypatch.setattr(
-        bench.Path, "read_text", lambda self, *a, **k: zen4 if str(self) == "/proc/cpuinfo" else real_read(self)
+        Path, "read_text", lambda self, *a, **k: zen4 if str(self) == "/proc/cpuinfo" else real_read(self)
     )
-    peak = {r["what"].split()[1]: r["gflops"] for r in bench.theoretical_peak()}
+    peak = {r["what"].split()[1]: r["gflops"] for r in ceilings.theoretical_peak()}
     assert peak == pytest.approx({"fp32": 2 * 2.6 * 32, "bf16": 2 * 2.6 * 64, "int8": 2 * 2.6 * 128})
     other = zen4.replace("AuthenticAMD", "SomethingElse")
     monkeypatch.setattr(
-        bench.Path, "read_text", lambda self, *a, **k: other if str(self) == "/proc/cpuinfo" else real_read(self)
+        Path, "read_text", lambda self, *a, **k: other if str(self) == "/proc/cpuinfo" else real_read(self)
     )
-    assert bench.theoretical_peak() == []
+    assert ceilings.theoretical_peak() == []
 
 
 def test_fast_rrdbnet_matches_eager():
@@ -75,17 +78,17 @@ def test_fast_srresnet_folds_batchnorm_exactly():
 
 
 def test_table_and_run_log(tmp_path):
-    table = bench.markdown_table([dict(a=1.23456, b="x"), dict(a=1234.5, c=1e-4)])
+    table = report.markdown_table([dict(a=1.23456, b="x"), dict(a=1234.5, c=1e-4)])
     assert table.splitlines()[0] == "| a | b | c |" and "1.23" in table and "1.0e-04" in table
     path = tmp_path / "BENCHMARKS.md"
-    path.write_text("# Benchmarks\n\n## Summary against the targets\n\n" + bench.RUN_LOG + "\n\n## Training\n\nx\n")
-    bench.append_run(path, "#### run 1")
-    bench.append_run(path, "#### run 2")
+    path.write_text("# Benchmarks\n\n## Summary against the targets\n\n" + report.RUN_LOG + "\n\n## Training\n\nx\n")
+    report.append_run(path, "#### run 1")
+    report.append_run(path, "#### run 2")
     text = path.read_text()
     assert text.index("#### run 1") < text.index("#### run 2") < text.index("## Training")
     fresh = tmp_path / "NEW.md"
-    bench.append_run(fresh, "#### run 1")
-    assert bench.RUN_LOG in fresh.read_text()
+    report.append_run(fresh, "#### run 1")
+    assert report.RUN_LOG in fresh.read_text()
 
 
 def test_every_section_runs_at_quick_sizes(tmp_path):

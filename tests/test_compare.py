@@ -1,5 +1,6 @@
 """srlib.compare, the helpers of notebooks 04 and 05: weights that load (never random ones), network
-interpolation, one image through several methods, and the metric table with the published rows."""
+interpolation, one image through several methods, the metric table with the published rows, and the
+perception-distortion figure."""
 
 from __future__ import annotations
 
@@ -43,3 +44,36 @@ def test_compare_methods_and_published_table():
     table = compare.metrics_table([result])
     assert list(table["source"]) == ["ours", "published: ESRGAN paper, supplementary"]
     assert table.loc[1, "Set5 PSNR"] == 28.42 and table.loc[1, "Set5 SSIM"] == 0.8104
+
+
+def _result(method: str, dataset: str, **mean) -> dict:
+    return dict(model=method, dataset=dataset, weights=f"{method} weights", mean=dict(psnr_y=25.0, ssim_y=0.7, **mean))
+
+
+def test_perception_distortion_figure_has_a_point_per_result_and_says_what_it_is():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    results = [
+        _result("EDSR", "Set5", niqe=5.0),
+        _result("ESRGAN", "Set5", niqe=3.0),
+        _result("ESRGAN", "Set14", niqe=4.0),
+    ]
+    fig, scores = compare.perception_distortion_figure(results, niqe_label="published model")
+    (ax,) = fig.axes
+    assert scores == ["niqe"] and "NIQE, published model" in ax.get_ylabel() and ax.yaxis_inverted()
+    assert "Perception-distortion (x4 from MATLAB-bicubic LR)" in ax.get_title()
+    points = [tuple(c.get_offsets()[0]) for c in ax.collections]
+    assert points == [(25.0, 5.0), (25.0, 3.0), (25.0, 4.0)]
+    assert [t.get_text() for t in ax.texts] == ["EDSR Set5", "ESRGAN Set5", "ESRGAN Set14"]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["EDSR: EDSR weights", "ESRGAN: ESRGAN weights"]
+    # a method named first keeps its colour whether or not it has results
+    colour = compare.perception_distortion_figure(results[1:], methods=["EDSR", "ESRGAN"])[0].axes[0].collections[0]
+    assert tuple(colour.get_facecolor()[0]) == tuple(ax.collections[1].get_facecolor()[0])
+
+    with_lpips = [dict(r, mean=dict(r["mean"], lpips=0.3)) for r in results]
+    assert len(compare.perception_distortion_figure(with_lpips)[0].axes) == 2
+    fig, scores = compare.perception_distortion_figure([_result("EDSR", "Set5")])  # no perceptual score
+    assert scores == ["ssim_y"] and "NOT a perception-distortion plot" in fig.axes[0].get_title()
+    assert not fig.axes[0].yaxis_inverted()

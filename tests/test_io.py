@@ -53,6 +53,28 @@ def test_16_bit_stays_16_bit(tmp_path, channels, suffix):
         assert read_image(path).shape == (5, 6, 3)
 
 
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_16_bit_png_is_bit_exact_and_plain(tmp_path, channels):
+    """Every 16-bit level comes back exactly, read by pypng itself and by srlib, over more than one IDAT chunk
+    (pypng starts a new one after 1 MiB of rows), and the file holds the critical chunks only."""
+    import png
+
+    levels = np.arange(2**16, dtype=np.uint16)  # every level once, then shuffled so each channel differs
+    rng = np.random.default_rng(4)
+    values = np.stack([rng.permutation(np.tile(levels, 3)) for _ in range(channels)], axis=-1)
+    values = values.reshape(384, 512, channels)  # 384 * 512 = 3 * 2**16 pixels
+    path = write_image(tmp_path / "levels.png", values / 65535, bit_depth=16)
+    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+    assert (width, height, info["bitdepth"], info["planes"]) == (512, 384, 16, channels)
+    np.testing.assert_array_equal(np.vstack([np.asarray(row) for row in rows]).reshape(values.shape), values)
+    y, depth = load_image(path)
+    assert depth == 16
+    np.testing.assert_array_equal(np.round(y * 65535).astype(np.uint16), values)
+    tags = [tag for tag, _ in png.Reader(filename=str(path)).chunks()]
+    assert tags[0] == b"IHDR" and tags[-1] == b"IEND" and set(tags[1:-1]) == {b"IDAT"}
+    assert channels == 1 or len(tags) > 3  # 384 rows of 512 RGB(A) 16-bit pixels: over 1 MiB, several IDATs
+
+
 def test_bad_files_are_named(tmp_path):
     (tmp_path / "notes.png").write_text("not an image")
     with pytest.raises(ValueError, match="notes.png"):

@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-from mos_helpers import METHODS, make_folders, make_kit, rating_rows, synthetic, write_rows
+from mos_helpers import METHODS, rating_rows, synthetic, write_rows
 
 from srlib import cli, mos
-
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> Path:
-    return make_folders(tmp_path_factory.mktemp("sr"))
-
-
-@pytest.fixture(scope="module")
-def kit(folders, tmp_path_factory) -> Path:
-    return make_kit(folders, tmp_path_factory.mktemp("kit") / "KIT")
 
 
 def test_cli_kit_and_summarize(folders, tmp_path, capsys, monkeypatch):

@@ -8,20 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mos_helpers import IMAGES, METHODS, make_folders, make_kit
+from mos_helpers import IMAGES, METHODS
 from PIL import Image
 
 from srlib import mos
-
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> Path:
-    return make_folders(tmp_path_factory.mktemp("sr"))
-
-
-@pytest.fixture(scope="module")
-def kit(folders, tmp_path_factory) -> Path:
-    return make_kit(folders, tmp_path_factory.mktemp("kit") / "KIT")
 
 
 def test_kit_layout_orders_and_blinding(kit):

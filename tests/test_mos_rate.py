@@ -8,20 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from mos_helpers import make_folders, make_kit, rating_rows, write_rows
+from mos_helpers import rating_rows, write_rows
 
 from srlib import mos
 from srlib.mos import rate
-
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> Path:
-    return make_folders(tmp_path_factory.mktemp("sr"))
-
-
-@pytest.fixture(scope="module")
-def kit(folders, tmp_path_factory) -> Path:
-    return make_kit(folders, tmp_path_factory.mktemp("kit") / "KIT")
 
 
 def test_load_ratings_reports_every_problem_by_file_and_row(kit, tmp_path):

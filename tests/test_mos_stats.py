@@ -9,19 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mos_helpers import IMAGES, METHODS, make_folders, make_kit, rating_rows, synthetic, write_rows
+from mos_helpers import IMAGES, METHODS, rating_rows, synthetic, write_rows
 
 from srlib import mos
-
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> Path:
-    return make_folders(tmp_path_factory.mktemp("sr"))
-
-
-@pytest.fixture(scope="module")
-def kit(folders, tmp_path_factory) -> Path:
-    return make_kit(folders, tmp_path_factory.mktemp("kit") / "KIT")
 
 
 def test_holm_matches_hand_computation():

@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
-import pytest
-from mos_helpers import METHODS, make_folders, make_kit, synthetic
+from mos_helpers import METHODS, synthetic
 
 from srlib import mos
-
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> Path:
-    return make_folders(tmp_path_factory.mktemp("sr"))
-
-
-@pytest.fixture(scope="module")
-def kit(folders, tmp_path_factory) -> Path:
-    return make_kit(folders, tmp_path_factory.mktemp("kit") / "KIT")
 
 
 def test_plot_and_written_summary(kit, tmp_path):

@@ -19,3 +19,21 @@ def test_markdown_table_columns_in_order_of_first_appearance():
 def test_course_weights_dir_holds_the_course_checkpoints():
     names = {p.stem for p in utils.course_weights_dir().glob("*.safetensors")}
     assert {"edsr_x4_course", "rrdb_psnr_x4_course"} <= names
+
+
+def test_arg_values_passes_options_on_by_name():
+    import argparse
+
+    args = argparse.Namespace(scale=4, tile=None, csv="out.csv")
+    assert utils.arg_values(args, "scale", "tile") == {"scale": 4, "tile": None}
+
+
+def test_machine_info_and_its_one_line_summary():
+    import torch
+
+    info = utils.machine_info()
+    assert info["threads"] == torch.get_num_threads() and info["torch"] == torch.__version__
+    assert {"cpu", "isa", "cores", "memory_gb", "load", "python", "cuda", "tf32"} <= set(info)
+    assert utils.machine_info(threads=7)["threads"] == 7  # the runs described, not this process
+    line = utils.machine_summary(threads=7)
+    assert line.startswith(info["cpu"]) and "7 torch threads" in line and f"torch {torch.__version__}" in line

@@ -8,7 +8,7 @@ from srlib.mos.kit import build_kit, load_key, load_kit
 from srlib.mos.rate import load_ratings
 from srlib.mos.stats import summarize
 from srlib.mos.tables import write_summary
-from srlib.utils import positive_int
+from srlib.utils import arg_values, positive_int
 
 
 def _method_pairs(values: list[str]) -> dict[str, str]:
@@ -28,15 +28,8 @@ def _cmd_kit(args) -> int:
         _method_pairs(args.methods),
         args.hr,
         args.out,
-        images=args.images,
-        lr=args.lr,
-        raters=args.raters,
-        seed=args.seed,
-        repeats=args.repeats,
-        calibration=args.calibration,
-        scale=args.scale,
+        **arg_values(args, "images", "lr", "raters", "seed", "repeats", "calibration", "scale", "embed"),
         references=not args.no_references,
-        embed=args.embed,
     )
     manifest = load_kit(Path(args.out))
     per_rater = len(next(iter(manifest["orders"].values())))

@@ -52,6 +52,7 @@ def _png_bytes(pixels: np.ndarray, rng: np.random.Generator) -> bytes:
 
     The row filter (None, Sub or Up), the zlib level and the IDAT chunk size vary, so two files of the same
     pixels get other bytes (and sizes): a repeated or calibration item is not given away by its bytes.
+    Written by hand rather than with pypng (``srlib.io``'s 16-bit writer), which filters every row with None.
     """
     height, width, _ = pixels.shape
     rows = pixels.reshape(height, width * 3).astype(np.int16)

@@ -43,28 +43,16 @@ def plot_mos(table: list[dict], ax=None, title: str | None = None):
 
     if ax is None:
         _, ax = plt.subplots(figsize=(1.2 + 0.9 * len(table), 3.2))
+    intervals = (  # (interval, x offset, marker, cap size, line width, legend label)
+        ("boot", -0.08, "o", 4, 2, "bootstrap (raters x images)"),
+        ("normal", 0.08, "none", 2, 0.8, "normal over ratings"),
+    )
     for x, row in enumerate(table):
         color = "0.55" if row["kind"] == "reference" else "C0"
-        ax.errorbar(
-            x - 0.08,
-            row["mos"],
-            yerr=[[row["mos"] - row["boot_low"]], [row["boot_high"] - row["mos"]]],
-            fmt="o",
-            color=color,
-            capsize=4,
-            lw=2,
-            label="bootstrap (raters x images)" if x == 0 else None,
-        )
-        ax.errorbar(
-            x + 0.08,
-            row["mos"],
-            yerr=[[row["mos"] - row["normal_low"]], [row["normal_high"] - row["mos"]]],
-            fmt="none",
-            color=color,
-            capsize=2,
-            lw=0.8,
-            label="normal over ratings" if x == 0 else None,
-        )
+        for interval, offset, fmt, capsize, lw, label in intervals:
+            low, high = row[f"{interval}_low"], row[f"{interval}_high"]
+            ax.errorbar(x + offset, row["mos"], yerr=[[row["mos"] - low], [high - row["mos"]]], fmt=fmt, color=color,
+                        capsize=capsize, lw=lw, label=label if x == 0 else None)  # fmt: skip
     ax.set_xticks(range(len(table)), [row["method"] for row in table])
     ax.set_xlim(-0.6, len(table) - 0.4)
     ax.set_ylabel("MOS")

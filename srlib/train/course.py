@@ -116,7 +116,7 @@ def _card(name: str, preset: str, run_dir: Path, weights: Path, scores: dict, bi
         ),
         f"- steps: kept weights from step {meta.get('step', '?')} of {summary.get('step', last.get('step', '?'))} "
         f"run (config total {cfg.total_steps}), batch {cfg.batch_size}",
-        f"- wall time: {wall / 60:.1f} min on {machine(cfg.threads)}; shared with other jobs at nice 10, so throughput "
+        f"- wall time: {wall / 60:.1f} min on {machine(cfg.threads)}; the CPU was shared with other jobs, so throughput "
         f"({float(last.get('patches_per_s') or 0):.1f} HR patches/s at the end) is not a benchmark",
         f"- init: {init}",
         *(
