@@ -1,0 +1,152 @@
+"""GAN recipe ablations for the course models (issue #14): short fine-tunes from a PSNR model, scored on Set14.
+
+    python benchmarks/gan_ablations.py --steps 300 [--only S0_paper E1_noperc ...] [--out runs/ablations]
+        [--init-srgan PATH] [--init-esrgan PATH]
+
+Each variant is a course GAN preset (``srgan_course`` / ``esrgan_course``) with the overrides below, trained for
+``--steps`` steps from the given PSNR weights (default: the course checkpoints), then measured on Set14 (MATLAB
+bicubic x4 LR, Y channel, crop 4) by ``srlib.evaluate``: Y-PSNR, official NIQE, colour shift and periodic energy
+of its final weights. One JSON line per variant goes to ``OUT/results.jsonl``; the table is printed at the end.
+A variant whose run folder holds ``final.safetensors`` is measured again, not retrained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from srlib.bench import markdown_table
+from srlib.evaluate import evaluate
+from srlib.hub import load_model
+from srlib.train import train
+from srlib.train.config import PRESETS, replace
+from srlib.utils import course_weights_dir
+
+# The paper discriminators (BatchNorm) as the presets had them before these ablations.
+SRGAN_D = {"num_feat": 32}
+ESRGAN_D = {"num_feat": 32, "input_size": 64, "adaptive_pool": True}
+PAPER_SRGAN = {"adversarial_weight": 1e-3, "discriminator_kwargs": SRGAN_D}
+PAPER_ESRGAN = {
+    "perceptual": "conv54",
+    "pixel_weight": 1e-2,
+    "adversarial_weight": 5e-3,
+    "discriminator_kwargs": ESRGAN_D,
+}
+NOPERC = {"perceptual": "none", "pixel_weight": 1.0}
+
+
+def _d(base: dict, **changes) -> dict:
+    return {"discriminator_kwargs": {**base, **changes}}
+
+
+VARIANTS: dict[str, tuple[str, dict]] = {
+    # SRGAN-MSE (no VGG): MSRResNet 32x8 from the PSNR model
+    "S0_paper": ("srgan_course", PAPER_SRGAN),
+    "S1_ema0.999": ("srgan_course", {**PAPER_SRGAN, "ema_decay": 0.999}),
+    "S4_jitter": ("srgan_course", {**PAPER_SRGAN, **_d(SRGAN_D, shift_jitter=4)}),
+    "S5_jitter_sn": ("srgan_course", {**PAPER_SRGAN, **_d(SRGAN_D, shift_jitter=4, norm="spectral")}),
+    "S7_jitter_adv5e-3": ("srgan_course", {**PAPER_SRGAN, "adversarial_weight": 5e-3, **_d(SRGAN_D, shift_jitter=4)}),
+    "S8_jitter_sn_adv1e-2": (
+        "srgan_course",
+        {**PAPER_SRGAN, "adversarial_weight": 1e-2, **_d(SRGAN_D, shift_jitter=4, norm="spectral")},
+    ),
+    "S9_jitter_sn_adv1e-2_lrd4e-4": (
+        "srgan_course",
+        {**PAPER_SRGAN, "adversarial_weight": 1e-2, "lr_d": 4e-4, **_d(SRGAN_D, shift_jitter=4, norm="spectral")},
+    ),
+    "S10_dfeat_jitter_sn_adv1e-2": (
+        "srgan_course",
+        {
+            **PAPER_SRGAN,
+            "perceptual": "dfeat",
+            "adversarial_weight": 1e-2,
+            **_d(SRGAN_D, shift_jitter=4, norm="spectral"),
+        },
+    ),
+    # ESRGAN: RRDB 32x3 from the PSNR model
+    "E0_paper_randomvgg": ("esrgan_course", {**PAPER_ESRGAN, "perceptual_weights": "random"}),
+    "E1_noperc": ("esrgan_course", {**PAPER_ESRGAN, **NOPERC}),
+    "E4_noperc_sn": ("esrgan_course", {**PAPER_ESRGAN, **NOPERC, **_d(ESRGAN_D, norm="spectral")}),
+    "E5_noperc_sn_jitter": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, **_d(ESRGAN_D, norm="spectral", shift_jitter=4)},
+    ),
+    "E6_noperc_nonorm": ("esrgan_course", {**PAPER_ESRGAN, **NOPERC, **_d(ESRGAN_D, norm="none")}),
+    "E7_noperc_sn_adv2e-2": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 2e-2, **_d(ESRGAN_D, norm="spectral")},
+    ),
+    "E8_noperc_sn_adv5e-2": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 5e-2, **_d(ESRGAN_D, norm="spectral")},
+    ),
+    "E9_noperc_sn_adv2e-2_lrd4e-4": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 2e-2, "lr_d": 4e-4, **_d(ESRGAN_D, norm="spectral")},
+    ),
+    "E10_dfeat_sn_adv2e-2": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, "perceptual": "dfeat", "adversarial_weight": 2e-2, **_d(ESRGAN_D, norm="spectral")},
+    ),
+}
+METRICS = ("psnr_y", "niqe", "colour_shift", "periodic_energy")
+
+
+def run_variant(name: str, steps: int, init: dict[str, str], out: Path) -> dict:
+    preset, changes = VARIANTS[name]
+    cfg = replace(
+        PRESETS[preset], total_steps=steps, val_every=steps, ckpt_every=steps, init_from=init[preset], **changes
+    )
+    run_dir = out / f"{name}_{steps}"
+    start = time.time()
+    if not (run_dir / "final.safetensors").is_file():
+        train(cfg, run_dir=run_dir, progress=False)
+    wall = time.time() - start
+    result = evaluate(
+        load_model(run_dir / "final.safetensors"), data="Set14", lpips=False, progress=False,
+        niqe_model="official", artefacts=True,
+    )  # fmt: skip
+    return dict(
+        name=name, steps=steps, init=init[preset], wall_s=round(wall), **{k: result["mean"][k] for k in METRICS}
+    )
+
+
+def measure_init(path: str) -> dict:
+    result = evaluate(
+        load_model(path), data="Set14", lpips=False, progress=False, niqe_model="official", artefacts=True
+    )
+    return dict(
+        name=f"(start) {Path(path).name}", steps=0, init=path, wall_s=0, **{k: result["mean"][k] for k in METRICS}
+    )
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if value < 0.1 else f"{value:.2f}"
+    return str(value)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--only", nargs="*", default=None, help=f"variants (default: all): {', '.join(VARIANTS)}")
+    parser.add_argument("--out", type=Path, default=Path("runs/ablations"))
+    parser.add_argument("--init-srgan", default=str(course_weights_dir() / "msrresnet_x4_course.safetensors"))
+    parser.add_argument("--init-esrgan", default=str(course_weights_dir() / "rrdb_psnr_x4_course.safetensors"))
+    args = parser.parse_args(argv)
+    init = {"srgan_course": args.init_srgan, "esrgan_course": args.init_esrgan}
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = [measure_init(path) for path in init.values()]
+    for name in args.only or list(VARIANTS):
+        row = run_variant(name, args.steps, init, args.out)
+        with open(args.out / "results.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        rows.append(row)
+    print(markdown_table(rows, _cell))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
