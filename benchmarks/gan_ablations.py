@@ -61,6 +61,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         {
             **PAPER_SRGAN,
             "perceptual": "dfeat",
+            "perceptual_weight": 1.0,
             "adversarial_weight": 1e-2,
             **_d(SRGAN_D, shift_jitter=4, norm="spectral"),
         },
