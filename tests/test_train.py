@@ -549,3 +549,20 @@ def test_cli_train_errors_are_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err.strip() == (
         "srlib train: error: runs/x already holds a run: pass resume=True (--resume) or another run_dir"
     )
+
+
+def test_course_table_reads_every_card(tmp_path):
+    import json
+
+    from srlib.train import course
+
+    scores = {s: {"psnr": 30.0 + i, "ssim": 0.8, "niqe": 6.5, "colour_shift": 0.4, "periodic_energy": 0.001}
+              for i, s in enumerate(course.BENCHMARKS)}  # fmt: skip
+    for name in course.COURSE_ORDER:
+        (tmp_path / f"{name}.json").write_text(json.dumps(scores))
+    bicubic = tmp_path / "bicubic.json"
+    bicubic.write_text(json.dumps({s: {"psnr": 25.0, "ssim": 0.7} for s in course.BENCHMARKS}))
+    lines = course.table(tmp_path, bicubic).splitlines()
+    assert len(lines) == 2 + 1 + len(course.COURSE_ORDER)
+    assert lines[2] == "| bicubic | 25.00 / 0.7000 | 25.00 / 0.7000 | 25.00 / 0.7000 | - | - | - |"
+    assert lines[3] == "| edsr_x4_course | 30.00 / 0.8000 | 31.00 / 0.8000 | 32.00 / 0.8000 | 6.50 | 0.40 | 0.0010 |"

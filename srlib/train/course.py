@@ -116,8 +116,8 @@ def _card(name: str, preset: str, run_dir: Path, weights: Path, scores: dict, bi
         ),
         f"- steps: kept weights from step {meta.get('step', '?')} of {summary.get('step', last.get('step', '?'))} "
         f"run (config total {cfg.total_steps}), batch {cfg.batch_size}",
-        f"- wall time: {wall / 60:.1f} min on {machine(cfg.threads)}; the CPU was shared with other jobs, so throughput "
-        f"({float(last.get('patches_per_s') or 0):.1f} HR patches/s at the end) is not a benchmark",
+        f"- wall time: {wall / 60:.1f} min on {machine(cfg.threads)}; the CPU was shared with other jobs, so "
+        f"throughput ({float(last.get('patches_per_s') or 0):.1f} HR patches/s at the end) is not a benchmark",
         f"- init: {init}",
         *(
             [
@@ -194,6 +194,28 @@ def export(
     return card
 
 
+COURSE_ORDER = ("edsr_x4_course", "msrresnet_x4_course", "srgan_x4_course", "rrdb_psnr_x4_course", "esrgan_x4_course")
+
+
+def table(weights_dir: Path = WEIGHTS_DIR, bicubic_json: Path | None = None) -> str:
+    """Markdown: Y-PSNR / SSIM per benchmark and BSD100's NIQE and artefact measures, from the cards' JSON files."""
+    rows = []
+    if bicubic_json is not None and bicubic_json.is_file():
+        rows.append(("bicubic", json.loads(bicubic_json.read_text())))
+    rows += [(name, json.loads((weights_dir / f"{name}.json").read_text())) for name in COURSE_ORDER]
+    lines = [
+        "| model | Set5 | Set14 | BSD100 | BSD100 NIQE | colour shift | periodic energy |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, scores in rows:
+        cells = [f"{scores[s]['psnr']:.2f} / {scores[s]['ssim']:.4f}" for s in BENCHMARKS]
+        bsd = scores["BSD100"]
+        extra = [f"{bsd[k]:.2f}" if k in bsd else "-" for k in ("niqe", "colour_shift")]
+        extra.append(f"{bsd['periodic_energy']:.4f}" if "periodic_energy" in bsd else "-")
+        lines.append(f"| {name} | {' | '.join(cells + extra)} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m srlib.train.course")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -203,7 +225,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="runs/course", help="the runs' root folder")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--card-only", action="store_true", help="rewrite the card from the scores measured before")
+    t = sub.add_parser("table", help="markdown table of every course card's scores (README, BENCHMARKS)")
+    t.add_argument("--out", default="runs/course", help="the runs' root folder (for bicubic's measured scores)")
     args = parser.parse_args(argv)
+    if args.command == "table":
+        print(table(bicubic_json=Path(args.out) / "bicubic_x4_niqe.json"))
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     export(args.preset, args.name, args.out, card_only=args.card_only)
