@@ -71,11 +71,22 @@ def _card(name: str, preset: str, run_dir: Path, weights: Path, scores: dict, bi
             "short GAN fine-tune for teaching, not a reproduction of the paper's perceptual quality.\n"
         )
     elif cfg.mode != "psnr":
+        paper = "SRGAN-MSE (the SRGAN paper's variant without VGG)" if cfg.mode == "srgan" else "ESRGAN without its VGG"
+        adversarial = "relativistic average adversarial" if cfg.mode == "esrgan" else "adversarial"
         gan_note = (
             f"\n**Perceptual term: `{perceptual}` (none).** ImageNet VGG19 weights were not available offline "
-            "where this was trained, so there is no VGG term: the content loss is the pixel "
-            f"{cfg.pixel_loss.upper()} (the SRGAN paper's SRGAN-MSE variant) plus {cfg.adversarial_weight:g} times "
-            "the adversarial loss. Treat this as a short GAN fine-tune for teaching, not SRGAN-VGG54.\n"
+            f"where this was trained, so there is no VGG term ({paper}): the generator loss is "
+            f"{cfg.pixel_weight:g} times the pixel {cfg.pixel_loss.upper()} plus {cfg.adversarial_weight:g} times "
+            f"the {adversarial} loss. Treat this as a short GAN fine-tune for teaching, not the paper's model.\n"
+        )
+    if cfg.mode != "psnr":
+        d = cfg.discriminator_kwargs
+        gan_note += (
+            f"\nDiscriminator: `{cfg.discriminator}` {json.dumps(d)}"
+            + (" (spectral norm instead of BatchNorm)" if d.get("norm") == "spectral" else "")
+            + (f", input shifted by a random 0-{d['shift_jitter'] - 1} px per sample" if d.get("shift_jitter") else "")
+            + (f"; the saved generator is its EMA (decay {cfg.ema_decay:g})" if cfg.ema_decay else "")
+            + '. Why: BENCHMARKS.md, "GAN recipes".\n'
         )
     if cfg.init_from in PRESETS:
         init = f"the best weights of the `{cfg.init_from}` run (the checkpoint exported from that run)"
@@ -112,7 +123,7 @@ def _card(name: str, preset: str, run_dir: Path, weights: Path, scores: dict, bi
             f"{cfg.val_set} number is slightly optimistic)"
             if cfg.mode == "psnr"
             else f"- monitor set: {cfg.val_set} (validation every {cfg.val_every} steps, for the curves only; "
-            "the exported weights are the final step's)"
+            "the exported weights are the final step's" + (", of the EMA)" if cfg.ema_decay else ")")
         ),
         f"- steps: kept weights from step {meta.get('step', '?')} of {summary.get('step', last.get('step', '?'))} "
         f"run (config total {cfg.total_steps}), batch {cfg.batch_size}",
