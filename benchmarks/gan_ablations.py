@@ -27,7 +27,7 @@ from srlib.utils import course_weights_dir
 # The paper discriminators (BatchNorm) as the presets had them before these ablations.
 SRGAN_D = {"num_feat": 32}
 ESRGAN_D = {"num_feat": 32, "input_size": 64, "adaptive_pool": True}
-PAPER_SRGAN = {"adversarial_weight": 1e-3, "discriminator_kwargs": SRGAN_D}
+PAPER_SRGAN = {"perceptual": "none", "adversarial_weight": 1e-3, "discriminator_kwargs": SRGAN_D}
 PAPER_ESRGAN = {
     "perceptual": "conv54",
     "pixel_weight": 1e-2,

@@ -4,8 +4,9 @@
 # Each run trains on T91 + BSD200 (x4, MATLAB bicubic), monitors Set5, keeps its best weights, and
 # exports them (float16) with a model card measured on Set5 / Set14 / BSD100.
 # The GAN fine-tunes start from the best weights of the PSNR runs under $OUT (srgan after srresnet,
-# esrgan after rrdb_psnr). On the shared 2-core CPU they were made on (1 thread each, nice 10) the PSNR runs
-# took 10-45 minutes and the GAN fine-tunes 6-7 minutes; see each card in srlib/course_weights/ for its numbers.
+# esrgan after rrdb_psnr). On the shared 2-core CPU they were made on (1 thread each, bf16 autocast, two to four
+# jobs at a time) the PSNR runs took 33-75 minutes and the GAN fine-tunes 7-17; each card in srlib/course_weights/
+# has its numbers.
 # A run can be interrupted (Ctrl-C or kill -TERM saves a checkpoint) and continued exactly with
 #   .venv/bin/python -m srlib train PRESET --out runs/course --resume
 set -euo pipefail
