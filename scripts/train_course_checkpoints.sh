@@ -20,7 +20,7 @@ train() {  # train PRESET [--set key=value ...]
     nice -n 10 "$PY" -m srlib train "$1" --out "$OUT" --no-progress "${@:2}"
 }
 export_card() {  # export PRESET NAME: best weights -> srlib/course_weights/NAME.safetensors + NAME.md
-    "$PY" -m srlib.train.course export "$1" "$2" --out "$OUT" --threads 1
+    "$PY" -m srlib.course export "$1" "$2" --out "$OUT" --threads 1
 }
 
 case "${1:-all}" in

@@ -1,4 +1,4 @@
-"""``srlib.weights.load_model(path)``, as the course model cards say (``srlib.train.course`` writes that line).
+"""``srlib.weights.load_model(path)``, as the course model cards say (``srlib.course`` writes that line).
 
 Checkpoint reading, key mapping and pretrained models are in ``srlib.hub``; ncnn files in ``srlib.ncnn``.
 """

@@ -1,6 +1,6 @@
 """Export a course run: its best weights (float16) to ``srlib/course_weights/NAME.safetensors`` and a model card.
 
-    python -m srlib.train.course export edsr_course edsr_x4_course --out runs/course
+    python -m srlib.course export edsr_course edsr_x4_course --out runs/course
 
 The card holds the exact config, the data, steps, wall time, machine, and Set5 / Set14 / BSD100 Y-PSNR /
 SSIM of the exported (float16) weights, measured with srlib's metrics on MATLAB-bicubic LR.
@@ -228,7 +228,7 @@ def table(weights_dir: Path = WEIGHTS_DIR, bicubic_json: Path | None = None) -> 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m srlib.train.course")
+    parser = argparse.ArgumentParser(prog="python -m srlib.course")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("export", help="export a course run's best weights and write its model card")
     p.add_argument("preset", choices=[k for k in PRESETS if k.endswith("_course")])
