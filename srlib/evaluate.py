@@ -27,7 +27,6 @@ The progress bar reproduces the original report's line, with running means:
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
 import importlib.util
 import json
@@ -43,7 +42,7 @@ from torch import nn
 from srlib.artefacts import artefact_metrics
 from srlib.niqe import fit_niqe, niqe
 from srlib.niqe import resolve_model as resolve_niqe_model  # not infer.resolve_model (an SR model)
-from srlib.utils import arg_values, positive_int
+from srlib.utils import arg_values, positive_int, write_rows_csv
 
 PROGRESS_DESC = "[converting LR images to SR images]"  # the original report's progress bar
 METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
@@ -300,17 +299,10 @@ def evaluate(
 
 def write_csv(result: dict, path: str | Path) -> Path:
     """Per-image rows and a final "MEAN" row, with the model, dataset and scale on every row."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     keys = list(result["mean"])
     fixed = dict(model=result["model"], dataset=result["dataset"], scale=result["scale"])
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[*fixed, "image", *keys])
-        writer.writeheader()
-        for row in result["images"]:
-            writer.writerow({**fixed, **{k: row[k] for k in ["image", *keys]}})
-        writer.writerow({**fixed, "image": "MEAN", **result["mean"]})
-    return path
+    rows = [{**fixed, **{k: row[k] for k in ["image", *keys]}} for row in result["images"]]
+    return write_rows_csv([*rows, {**fixed, "image": "MEAN", **result["mean"]}], path)
 
 
 def format_table(result: dict) -> str:

@@ -164,6 +164,19 @@ def machine_summary(threads: int | None = None) -> str:
     )
 
 
+def write_rows_csv(rows: list[dict], path: str | os.PathLike) -> Path:
+    """A CSV with a header from the first row's keys (later rows may leave columns out), parents created."""
+    import csv
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
 def markdown_table(rows: list[dict], fmt: Callable[[object], str] = str) -> str:
     """A markdown table of a list of dicts: columns in order of first appearance, cells through ``fmt``
     (a missing cell is empty), "(none)" for no rows."""

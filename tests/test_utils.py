@@ -37,3 +37,14 @@ def test_machine_info_and_its_one_line_summary():
     assert utils.machine_info(threads=7)["threads"] == 7  # the runs described, not this process
     line = utils.machine_summary(threads=7)
     assert line.startswith(info["cpu"]) and "7 torch threads" in line and f"torch {torch.__version__}" in line
+
+
+def test_write_rows_csv_writes_the_first_rows_columns(tmp_path):
+    import csv
+
+    from srlib.utils import write_rows_csv
+
+    path = write_rows_csv([{"a": 1, "b": 2.5}, {"a": 3}], tmp_path / "sub" / "t.csv")
+    with open(path, newline="") as f:
+        assert list(csv.DictReader(f)) == [{"a": "1", "b": "2.5"}, {"a": "3", "b": ""}]
+    assert write_rows_csv([], tmp_path / "empty.csv").read_text().strip() == ""

@@ -3,7 +3,6 @@ files of a written summary."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,16 +24,6 @@ def _format(value) -> str:
 def markdown_table(rows: list[dict]) -> str:
     """A markdown table of a list of dicts (floats to 3 decimals)."""
     return utils.markdown_table(rows, _format)
-
-
-def write_rows_csv(rows: list[dict], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else [])
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def plot_mos(table: list[dict], ax=None, title: str | None = None):
@@ -113,9 +102,9 @@ def write_summary(summary: MosSummary, out_dir: str | Path, overwrite: bool = Tr
             f"{out_dir} already holds a summary (mos_summary{suffix}.md); pass --overwrite or another --out"
         )
     paths = [
-        write_rows_csv(summary.table, out_dir / f"mos_table{suffix}.csv"),
-        write_rows_csv(summary.tests, out_dir / f"mos_tests{suffix}.csv"),
-        write_rows_csv(summary.consistency, out_dir / "mos_consistency.csv"),
+        utils.write_rows_csv(summary.table, out_dir / f"mos_table{suffix}.csv"),
+        utils.write_rows_csv(summary.tests, out_dir / f"mos_tests{suffix}.csv"),
+        utils.write_rows_csv(summary.consistency, out_dir / "mos_consistency.csv"),
     ]
     (out_dir / f"mos_summary{suffix}.md").write_text(summary.markdown() + "\n")
     paths.append(out_dir / f"mos_summary{suffix}.md")
