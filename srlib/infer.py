@@ -77,7 +77,8 @@ def upscale(
     tile: tile side in input pixels (``None``: the whole image at once); ``tile_pad``: context pixels
         read around each tile (``None``: ``default_tile_pad(model)``). The model is moved to ``device``
         (default: where its parameters are, else the CPU) and put in eval mode for the call.
-    precision: "auto" (bf16 on a CPU with native bf16, else fp32), "fp32", "bf16" or "fp16" (CUDA).
+    precision: "auto" (bf16 on a CPU with native bf16, else fp32; fp32 when tiled, so tiles are seamless),
+        "fp32", "bf16" or "fp16" (CUDA).
     fast: run through ``srlib.models.fast.inference_model`` (shares the weights, copies nothing); False
         runs ``model`` itself, in fp32 only. ``channels_last``: NHWC memory format for that eager run.
     alpha: "bicubic" (MATLAB-style) or "model" for the alpha channel. blend: "crop" or "feather".
@@ -95,7 +96,7 @@ def upscale(
     if (tile is not None and tile < 1) or tile_pad < 0:
         raise ValueError(f"tile must be positive and tile_pad non-negative, got {tile} and {tile_pad}")
     device = torch.device(device) if device is not None else _model_device(model)
-    precision = resolve_precision(precision, device)
+    precision = resolve_precision(precision, device, tiled=tile is not None)
     if precision != "fp32" and not fast:
         raise ValueError(f"precision {precision!r} runs through the fast path: drop fast=False or use fp32")
     x, restore = _to_batch(image)  # (N, C, H, W) float32 on the CPU, and the way back
@@ -121,10 +122,13 @@ def upscale(
     return restore(out)
 
 
-def resolve_precision(precision: str, device: torch.device | str) -> str:
+def resolve_precision(precision: str, device: torch.device | str, tiled: bool = False) -> str:
     """The precision ``upscale`` runs at: "auto" becomes bf16 on a CPU with native bf16, else fp32.
 
-    fp16 is refused on the CPU (no fast kernels there) and bf16 on a GPU without bf16 support.
+    ``tiled``: "auto" stays fp32 for a tiled run, because in bf16 no tile pad makes the seams vanish (tiled
+    bf16 differs from untiled bf16 by 2-8 levels on the deep RRDBNets; fp32 tiles match within one level at the
+    default pads). An explicit "bf16" is kept. fp16 is refused on the CPU (no fast kernels there) and bf16 on a
+    GPU without bf16 support.
     """
     from srlib.models.fast import cpu_has_native_bf16
 
@@ -132,7 +136,7 @@ def resolve_precision(precision: str, device: torch.device | str) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "auto":
-        return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
+        return "bf16" if device.type == "cpu" and cpu_has_native_bf16() and not tiled else "fp32"
     if precision == "fp16" and device.type != "cuda":
         raise ValueError(f"precision 'fp16' needs a CUDA device; on {device.type} use 'bf16' or 'fp32'")
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():

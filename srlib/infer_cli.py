@@ -177,7 +177,10 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--ensemble", action="store_true", help="x8 geometric self-ensemble (8x slower)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if present)")
     parser.add_argument(
-        "--precision", choices=PRECISIONS, default="auto", help="auto: bf16 on a CPU with native bf16, else fp32"
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto: bf16 on a CPU with native bf16 (fp32 when tiled), else fp32",
     )
     parser.add_argument("--alpha", choices=ALPHA_MODES, default="bicubic", help="how RGBA alpha is upscaled")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that exist (never an input)")

@@ -150,9 +150,21 @@ def test_auto_precision_follows_the_cpu(monkeypatch):
 
     monkeypatch.setattr(fast, "cpu_has_native_bf16", lambda: True)
     assert infer.resolve_precision("auto", "cpu") == "bf16"
+    assert infer.resolve_precision("auto", "cpu", tiled=True) == "fp32"  # bf16 tiles show seams
+    assert infer.resolve_precision("bf16", "cpu", tiled=True) == "bf16"  # asked for: kept
     monkeypatch.setattr(fast, "cpu_has_native_bf16", lambda: False)
     assert infer.resolve_precision("auto", "cpu") == "fp32"
     assert infer.resolve_precision("fp32", "cpu") == "fp32"
+
+
+def test_auto_precision_tiled_equals_fp32_tiled(monkeypatch):
+    from srlib.models import fast
+
+    monkeypatch.setattr(fast, "cpu_has_native_bf16", lambda: True)
+    model, x = small_edsr(), torch.rand(3, 24, 24)
+    auto = infer.upscale(model, x, tile=8, precision="auto")
+    torch.testing.assert_close(auto, infer.upscale(model, x, tile=8, precision="fp32"), rtol=0, atol=0)
+    assert not torch.equal(infer.upscale(model, x, precision="auto"), infer.upscale(model, x, precision="fp32"))
 
 
 def _trained_like(model: torch.nn.Module) -> torch.nn.Module:
