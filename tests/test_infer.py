@@ -42,7 +42,7 @@ class SymmetricConvUp(nn.Module):
 def test_tiled_equals_untiled_within_float_noise(size):
     model = small_edsr()
     x = torch.rand(3, *size)
-    whole = infer.upscale(model, x)
+    whole = infer.upscale(model, x, precision="fp32")  # "auto" would be bf16 untiled, fp32 tiled
     tiled = infer.upscale(model, x, tile=16, tile_pad=16)
     assert tiled.shape == whole.shape == (3, 4 * size[0], 4 * size[1])
     # Measured: 1.2e-7 (float32 rounding). With crop blending the difference is exactly what a
@@ -53,7 +53,7 @@ def test_tiled_equals_untiled_within_float_noise(size):
 def test_too_little_padding_shows_and_feather_is_close():
     model = small_edsr()
     x = torch.rand(3, 48, 48)
-    whole = infer.upscale(model, x)
+    whole = infer.upscale(model, x, precision="fp32")  # as the tiled runs ("auto" tiles in fp32)
     no_pad = float((infer.upscale(model, x, tile=16, tile_pad=0) - whole).abs().max())
     feather = float((infer.upscale(model, x, tile=16, tile_pad=8, blend="feather") - whole).abs().max())
     assert no_pad > 1e-3  # the measurement can see a seam (measured 0.145)
