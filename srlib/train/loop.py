@@ -155,6 +155,10 @@ def train(
     )
     if rank == 0:
         _write_outputs(result, parts.eval_model, weight_meta, world, device)
+    if world > 1:
+        # all ranks leave together: a rank that tears down its process group while rank 0 still writes the
+        # outputs can abort under gloo ("terminate called without an active exception", seen in CI once)
+        dist.barrier()
     return result
 
 
