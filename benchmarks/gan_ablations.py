@@ -95,6 +95,13 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 METRICS = ("psnr_y", "niqe", "colour_shift", "periodic_energy")
 
 
+def score(weights: str | Path) -> dict[str, float]:
+    """Set14 Y-PSNR, official NIQE, colour shift and periodic energy of a weights file."""
+    result = evaluate(load_model(weights), data="Set14", lpips=False, progress=False, niqe_model="official",
+                      artefacts=True)  # fmt: skip
+    return {k: result["mean"][k] for k in METRICS}
+
+
 def run_variant(name: str, steps: int, init: dict[str, str], out: Path) -> dict:
     preset, changes = VARIANTS[name]
     cfg = replace(
@@ -105,22 +112,11 @@ def run_variant(name: str, steps: int, init: dict[str, str], out: Path) -> dict:
     if not (run_dir / "final.safetensors").is_file():
         train(cfg, run_dir=run_dir, progress=False)
     wall = time.time() - start
-    result = evaluate(
-        load_model(run_dir / "final.safetensors"), data="Set14", lpips=False, progress=False,
-        niqe_model="official", artefacts=True,
-    )  # fmt: skip
-    return dict(
-        name=name, steps=steps, init=init[preset], wall_s=round(wall), **{k: result["mean"][k] for k in METRICS}
-    )
+    return dict(name=name, steps=steps, init=init[preset], wall_s=round(wall), **score(run_dir / "final.safetensors"))
 
 
 def measure_init(path: str) -> dict:
-    result = evaluate(
-        load_model(path), data="Set14", lpips=False, progress=False, niqe_model="official", artefacts=True
-    )
-    return dict(
-        name=f"(start) {Path(path).name}", steps=0, init=path, wall_s=0, **{k: result["mean"][k] for k in METRICS}
-    )
+    return dict(name=f"(start) {Path(path).name}", steps=0, init=path, wall_s=0, **score(path))
 
 
 def _cell(value) -> str:

@@ -75,14 +75,9 @@ class _PatchClassifier(nn.Module):
 
 def random_roll(x: torch.Tensor, max_shift: int) -> torch.Tensor:
     """Each sample of (B, C, H, W) rolled (wrapping around) by its own random (dy, dx) in [0, max_shift)."""
-    b, _, h, w = x.shape
-    dy = torch.randint(0, max_shift, (b,), device=x.device)
-    dx = torch.randint(0, max_shift, (b,), device=x.device)
-    rows = (torch.arange(h, device=x.device)[None, :] - dy[:, None]) % h  # (B, H): source row of each output row
-    cols = (torch.arange(w, device=x.device)[None, :] - dx[:, None]) % w
-    index = rows[:, None, :, None] * w + cols[:, None, None, :]  # (B, 1, H, W) flat source positions
-    flat = x.flatten(2).gather(2, index.flatten(2).expand(-1, x.shape[1], -1))
-    return flat.view_as(x)
+    dy = torch.randint(0, max_shift, (x.shape[0],)).tolist()
+    dx = torch.randint(0, max_shift, (x.shape[0],)).tolist()
+    return torch.stack([torch.roll(s, (a, b), dims=(1, 2)) for s, a, b in zip(x, dy, dx, strict=True)])
 
 
 class SRGANDiscriminator(_PatchClassifier):
