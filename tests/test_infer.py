@@ -266,3 +266,15 @@ def test_default_tile_pad_is_seamless_on_a_course_rrdb(benchmarks_dir):
     whole = (infer.upscale(model, strip, precision="fp32") * 255).round()
     tiled = (infer.upscale(model, strip, tile=32, precision="fp32") * 255).round()
     assert float((tiled - whole).abs().max()) <= 1
+
+
+def test_a_pad_stored_with_the_weights_overrides_the_family_pad(tmp_path):
+    model = build_model("rrdbnet", num_feat=8, num_block=1, num_grow_ch=4)
+    plain = hub.save_weights(model, tmp_path / "plain.safetensors")
+    measured = hub.save_weights(model, tmp_path / "measured.safetensors", metadata={hub.TILE_PAD_KEY: 8})
+    assert infer.default_tile_pad(hub.resolve_model(plain)) == infer.TILE_PADS["RRDBNet"]
+    assert infer.default_tile_pad(hub.resolve_model(measured)) == 8
+    x = torch.rand(1, 3, 40, 40)
+    loaded = hub.resolve_model(measured)
+    default = infer.upscale(loaded, x, tile=16, precision="fp32")
+    torch.testing.assert_close(default, infer.upscale(loaded, x, tile=16, tile_pad=8, precision="fp32"), rtol=0, atol=0)

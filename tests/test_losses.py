@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from srlib import losses
+from srlib.train.config import TrainConfig
 
 
 def test_pixel_losses_known_answers():
@@ -14,6 +15,17 @@ def test_pixel_losses_known_answers():
     assert losses.mse_loss(sr, hr).item() == pytest.approx(0.25)
     assert losses.charbonnier_loss(sr, hr, eps=1e-3).item() == pytest.approx(math.sqrt(0.25 + 1e-6))
     assert losses.charbonnier_loss(hr, hr, eps=1e-3).item() == pytest.approx(1e-3)
+
+
+def test_low_pass_pixel_loss_frees_fine_detail_and_pins_colour():
+    loss = losses.LowPassPixelLoss(losses.l1_loss, sigma=1.5)
+    hr = torch.rand(2, 3, 32, 32)
+    checker = ((torch.arange(32)[:, None] + torch.arange(32)) % 2).float() * 0.2 - 0.1  # +-0.1, period 2
+    tinted = hr + 0.1
+    assert float(loss(tinted, hr)) == pytest.approx(0.1, abs=1e-5)  # a tint costs what plain L1 says
+    assert float(loss(hr + checker, hr)) < 0.01 * float(losses.l1_loss(hr + checker, hr))  # fine detail: ~free
+    with pytest.raises(ValueError, match="pixel_low_pass needs a GAN mode"):
+        TrainConfig(pixel_low_pass=1.5)
 
 
 def test_vgg19_layer_names_follow_torchvision_indices():

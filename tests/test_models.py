@@ -184,6 +184,55 @@ def test_discriminator_norm_choices(name, size):
         build_model(name, num_feat=8, norm="layer")
 
 
+def test_unet_discriminator_scores_every_pixel_and_refuses_odd_sizes():
+    model = build_model("unet_discriminator", num_feat=8)
+    assert model(torch.rand(2, 3, 48, 64)).shape == (2, 1, 48, 64)
+    assert sum("_SpectralNorm" in str(getattr(m, "parametrizations", "")) for m in model.modules()) == 8
+    assert not any(
+        "parametrizations" in name for name, _ in build_model("unet_discriminator", norm="none").named_modules()
+    )
+    with pytest.raises(ValueError, match="divisible by 8"):
+        model(torch.rand(1, 3, 36, 64))
+    with pytest.raises(ValueError, match="norm='batch'"):
+        build_model("unet_discriminator", norm="batch")
+
+
+def test_unet_discriminator_scores_depend_on_the_neighbourhood_only_locally():
+    """A change at one pixel moves far-away logits less than nearby ones: it is a per-pixel critic."""
+    torch.manual_seed(0)
+    model = build_model("unet_discriminator", num_feat=8, norm="none").eval()
+    x = torch.rand(1, 3, 64, 64)
+    y = x.clone()
+    y[..., 8, 8] += 0.5
+    change = (model(y) - model(x)).abs()[0, 0]
+    assert change[:16, :16].max() > 10 * change[48:, 48:].max()
+
+
+def test_gaussian_high_pass_removes_flat_colour_and_keeps_detail():
+    from srlib.models.discriminators import gaussian_high_pass
+
+    flat = torch.full((2, 3, 32, 32), 0.3)
+    torch.testing.assert_close(gaussian_high_pass(flat, 1.5), torch.zeros_like(flat), atol=1e-6, rtol=0)
+    stripes = (torch.arange(32) % 2).float().expand(1, 3, 32, 32)  # period 2: far above the cut-off
+    out = gaussian_high_pass(stripes, 1.5)
+    assert out.abs().mean() > 0.45  # nearly all of the +-0.5 oscillation passes
+    ramp = torch.linspace(0, 1, 32).expand(1, 3, 32, 32)  # smooth: almost nothing passes (inside the border)
+    assert gaussian_high_pass(ramp, 1.5)[..., 6:-6, 6:-6].abs().max() < 1e-5
+
+
+@pytest.mark.parametrize(
+    "name,size", [("srgan_discriminator", 96), ("vgg_discriminator", 128), ("unet_discriminator", 64)]
+)
+def test_high_pass_discriminators_cannot_see_a_colour_cast(name, size):
+    torch.manual_seed(0)
+    model = build_model(name, num_feat=8, high_pass=1.5, **({} if name == "unet_discriminator" else {"norm": "none"}))
+    x = torch.rand(2, 3, size, size).clamp(0.1, 0.9)
+    model.eval()
+    tint = (model(x + 0.05) - model(x)).abs().max()  # a uniform tint is invisible (rounding only)...
+    texture = (model(x * 1.5) - model(x)).abs().max()  # ...stronger texture is not
+    assert tint < 1e-6 and texture > 1e3 * tint
+
+
 def test_count_flops_of_a_single_conv_is_closed_form():
     conv = torch.nn.Conv2d(3, 5, 3, padding=1)
     assert count_flops(conv, (4, 6)) == 2 * (3 * 3 * 3) * 5 * 4 * 6

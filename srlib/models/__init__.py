@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from srlib.models.bicubic import BicubicUpscaler
-from srlib.models.discriminators import SRGANDiscriminator, VGGStyleDiscriminator
+from srlib.models.discriminators import SRGANDiscriminator, UNetDiscriminator, VGGStyleDiscriminator
 from srlib.models.edsr import EDSR
 from srlib.models.fast import optimize_for_inference
 from srlib.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
@@ -27,9 +27,10 @@ ARCHITECTURES: dict[str, tuple[type[nn.Module], dict, str]] = {
     "rrdbnet_6b": (RRDBNet, dict(num_block=6), "RRDBNet with 6 blocks (Real-ESRGAN anime size)"),
     "srgan_discriminator": (SRGANDiscriminator, {}, "SRGAN discriminator, 96x96 HR patches"),
     "vgg_discriminator": (VGGStyleDiscriminator, {}, "ESRGAN VGG-style discriminator, 128x128 HR patches"),
+    "unet_discriminator": (UNetDiscriminator, {}, "Real-ESRGAN U-Net discriminator (spectral norm), per-pixel"),
 }
 ALIASES = {"esrgan": "rrdbnet", "srgan": "srresnet"}
-DISCRIMINATORS = {"srgan_discriminator", "vgg_discriminator"}
+DISCRIMINATORS = {"srgan_discriminator", "vgg_discriminator", "unet_discriminator"}
 
 
 def build_model(name: str, **overrides) -> nn.Module:
@@ -141,4 +142,5 @@ __all__ = [
     "ResidualDenseBlock",
     "SRGANDiscriminator",
     "VGGStyleDiscriminator",
+    "UNetDiscriminator",
 ]

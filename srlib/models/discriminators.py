@@ -1,7 +1,10 @@
-"""Discriminators that score HR patches with one logit each (the sigmoid lives in the loss).
+"""Discriminators that score HR patches (the sigmoid lives in the loss).
 
 SRGANDiscriminator: Ledig et al. 2017, 96x96 input. VGGStyleDiscriminator: ESRGAN, 128x128 input.
-Input: float RGB in [0, 1], shape (B, 3, S, S) -> logits (B, 1).
+Input: float RGB in [0, 1], shape (B, 3, S, S) -> logits (B, 1), one per patch.
+UNetDiscriminator: Real-ESRGAN's (Wang et al. 2021) U-Net with spectral norm, any size divisible by 8
+-> logits (B, 1, S, S), one per pixel: it tells the generator *where* a patch looks fake, a much denser
+signal than one score per patch.
 
 ``norm`` (both): "batch" as published; "spectral" or "none" drop BatchNorm. The published discriminators
 score real and fake batches in separate calls, so their BatchNorm normalises each batch by its own
@@ -12,12 +15,19 @@ anchor the colours, a GAN fine-tune then drifts in colour (measured in issue #14
 so the discriminator's stride grid never lines up with the generator's sub-pixel (PixelShuffle) grid the
 same way twice. Without it the adversarial gradient can reward a fixed period-4 pattern, which is the
 checkerboard a GAN fine-tune paints over flat regions (issue #14's ablations measure it).
+
+``high_pass=sigma`` (all): the discriminator sees only ``x - gaussian_blur(x, sigma)``, the detail finer than
+about 2.5 sigma pixels, as in the frequency separation of Fritsche et al. 2019. It then cannot reward a
+change of colour or brightness, which stays the pixel loss's alone; it judges texture and edges only.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from srlib.models.common import gaussian_blur
 
 NORMS = ("batch", "spectral", "none")
 
@@ -47,11 +57,13 @@ class _PatchClassifier(nn.Module):
         hidden: int,
         adaptive_pool: bool,
         shift_jitter: int = 0,
+        high_pass: float = 0.0,
     ):
         super().__init__()
         self.input_size = input_size
         self.adaptive_pool = adaptive_pool
         self.shift_jitter = shift_jitter
+        self.high_pass = high_pass
         side = input_size // 2**num_halvings
         self.features = features
         self.pool = nn.AdaptiveAvgPool2d(side) if adaptive_pool else nn.Identity()
@@ -68,9 +80,22 @@ class _PatchClassifier(nn.Module):
                 f"{type(self).__name__} expects {self.input_size}x{self.input_size} patches, got "
                 f"{x.shape[-2]}x{x.shape[-1]}; crop to that size or build it with adaptive_pool=True"
             )
-        if self.training and self.shift_jitter > 1:
-            x = random_roll(x, self.shift_jitter)
+        x = prepare_input(x, self.training, self.shift_jitter, self.high_pass)
         return self.classifier(self.pool(self.features(x)))  # (B, 1) logits
+
+
+def gaussian_high_pass(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``x`` minus its Gaussian blur (``srlib.models.common.gaussian_blur``), (B, C, H, W) -> same shape."""
+    return x - gaussian_blur(x, sigma)
+
+
+def prepare_input(x: torch.Tensor, training: bool, shift_jitter: int, high_pass: float) -> torch.Tensor:
+    """What every discriminator does to its input first: the random shift (training only), the high-pass."""
+    if training and shift_jitter > 1:
+        x = random_roll(x, shift_jitter)
+    if high_pass > 0:
+        x = gaussian_high_pass(x, high_pass)
+    return x
 
 
 def random_roll(x: torch.Tensor, max_shift: int) -> torch.Tensor:
@@ -91,6 +116,7 @@ class SRGANDiscriminator(_PatchClassifier):
         adaptive_pool: bool = False,
         shift_jitter: int = 0,
         norm: str = "batch",
+        high_pass: float = 0.0,
     ):
         widths = [
             num_feat,
@@ -105,7 +131,9 @@ class SRGANDiscriminator(_PatchClassifier):
         layers = _conv_block(num_in_ch, widths[0], 3, 1, bn=False, norm=norm)
         for i in range(1, 8):
             layers += _conv_block(widths[i - 1], widths[i], 3, stride=2 if i % 2 else 1, norm=norm)
-        super().__init__(nn.Sequential(*layers), widths[-1], 4, input_size, 1024, adaptive_pool, shift_jitter)
+        super().__init__(
+            nn.Sequential(*layers), widths[-1], 4, input_size, 1024, adaptive_pool, shift_jitter, high_pass
+        )
 
 
 class VGGStyleDiscriminator(_PatchClassifier):
@@ -119,6 +147,7 @@ class VGGStyleDiscriminator(_PatchClassifier):
         adaptive_pool: bool = False,
         shift_jitter: int = 0,
         norm: str = "batch",
+        high_pass: float = 0.0,
     ):
         widths = [num_feat, 2 * num_feat, 4 * num_feat, 8 * num_feat, 8 * num_feat]
         layers: list[nn.Module] = []
@@ -127,4 +156,52 @@ class VGGStyleDiscriminator(_PatchClassifier):
             layers += _conv_block(in_ch, width, 3, 1, bn=stage > 0, norm=norm)
             layers += _conv_block(width, width, 4, 2, norm=norm)
             in_ch = width
-        super().__init__(nn.Sequential(*layers), widths[-1], 5, input_size, 100, adaptive_pool, shift_jitter)
+        super().__init__(nn.Sequential(*layers), widths[-1], 5, input_size, 100, adaptive_pool, shift_jitter, high_pass)
+
+
+class UNetDiscriminator(nn.Module):
+    """Real-ESRGAN's U-Net discriminator: three stride-2 stages down, three bilinear stages up with skips.
+
+    Every conv but the first and the last is spectral-normalised (``norm="spectral"``; "none" drops it):
+    the per-pixel critic is then smooth enough to train beside a generator that starts from a PSNR model.
+    (B, 3, S, S), S a multiple of 8 -> (B, 1, S, S) logits.
+    """
+
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_feat: int = 64,
+        norm: str = "spectral",
+        shift_jitter: int = 0,
+        high_pass: float = 0.0,
+    ):
+        super().__init__()
+        if norm not in ("spectral", "none"):
+            raise ValueError(f"UNetDiscriminator norm={norm!r}: choose 'spectral' or 'none'")
+        self.shift_jitter, self.high_pass = shift_jitter, high_pass
+        self.input_size = 128  # any multiple of 8 works; this is the side FLOP counts (srlib models) assume
+
+        def conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Module:
+            layer = nn.Conv2d(in_ch, out_ch, kernel, stride, 1, bias=False)
+            return nn.utils.parametrizations.spectral_norm(layer) if norm == "spectral" else layer
+
+        f = num_feat
+        self.conv0 = nn.Conv2d(num_in_ch, f, 3, 1, 1)
+        self.down = nn.ModuleList([conv(f, 2 * f, 4, 2), conv(2 * f, 4 * f, 4, 2), conv(4 * f, 8 * f, 4, 2)])
+        self.up = nn.ModuleList([conv(8 * f, 4 * f), conv(4 * f, 2 * f), conv(2 * f, f)])
+        self.head = nn.Sequential(
+            conv(f, f), nn.LeakyReLU(0.2), conv(f, f), nn.LeakyReLU(0.2), nn.Conv2d(f, 1, 3, 1, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % 8 or x.shape[-2] % 8:
+            raise ValueError(f"UNetDiscriminator needs sides divisible by 8, got {x.shape[-2]}x{x.shape[-1]}")
+        x = prepare_input(x, self.training, self.shift_jitter, self.high_pass)
+        skips = [F.leaky_relu(self.conv0(x), 0.2)]  # (B, f, S, S)
+        for layer in self.down:  # (B, 2f, S/2, S/2), (B, 4f, S/4, S/4), (B, 8f, S/8, S/8)
+            skips.append(F.leaky_relu(layer(skips[-1]), 0.2))
+        x = skips.pop()
+        for layer in self.up:  # back to (B, f, S, S), adding the skip of the same size
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = F.leaky_relu(layer(x), 0.2) + skips.pop()
+        return self.head(x)  # (B, 1, S, S)

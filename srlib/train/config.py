@@ -54,6 +54,7 @@ class TrainConfig:
     # losses
     pixel_loss: str = "l1"  # "l1", "mse" or "charbonnier"
     pixel_weight: float = 1.0
+    pixel_low_pass: float = 0.0  # sigma > 0 (GAN modes): the pixel loss compares Gaussian-blurred SR and HR only
     perceptual: str = (
         "none"  # "none", "vgg54" (SRGAN: relu5_4, MSE), "conv54" (ESRGAN: conv5_4, L1), "dfeat" (D features)
     )
@@ -86,6 +87,8 @@ class TrainConfig:
             raise ValueError("perceptual_fallback must be 'error', 'random' or 'none'")
         if self.amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
+        if self.pixel_low_pass and self.mode == "psnr":
+            raise ValueError("pixel_low_pass needs a GAN mode: only an adversarial term fills in the detail it frees")
         if self.patch_size % self.scale:
             raise ValueError(f"patch_size {self.patch_size} must be a multiple of the scale {self.scale}")
         self.betas = tuple(self.betas)

@@ -26,6 +26,8 @@ class Step:
         self.cfg, self.G, self.D, self.opt_g, self.opt_d = cfg, G, D, opt_g, opt_d
         self.perceptual, self.world = perceptual, world
         self.pixel_loss = L.PIXEL_LOSSES[cfg.pixel_loss]
+        if cfg.pixel_low_pass:  # frequency separation: the pixel term sees the blurred images only
+            self.pixel_loss = L.LowPassPixelLoss(self.pixel_loss, cfg.pixel_low_pass)
         # autocast for the forward passes and losses; weights, gradients and Adam state stay fp32
         self.amp, self.amp_note = resolve_amp(cfg.amp, device)
         dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
