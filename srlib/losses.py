@@ -196,6 +196,75 @@ class DiscriminatorFeatureLoss(nn.Module):
         return torch.stack([F.l1_loss(f[:n].float(), f[n:].detach().float()) for f in stages]).mean()
 
 
+class GradientVarianceLoss(nn.Module):
+    """Gradient variance loss (Abrahamyan et al. 2022): how much detail each small patch holds, SR against HR.
+
+    Both images go to luma (BT.601 weights), then to Sobel gradients along x and y; each gradient map is cut
+    into ``patch`` x ``patch`` squares and the variance of every square taken; the loss is the mean squared
+    difference of those variances. It asks for as much texture per patch as the HR has, wherever it sits
+    inside the patch: unlike a pixel or feature distance it does not punish detail for being out of phase,
+    and unlike the adversarial term it needs no network. sr, hr: (B, 3, H, W), H and W multiples of
+    ``patch`` -> scalar.
+    """
+
+    def __init__(self, patch: int = 8):
+        super().__init__()
+        self.patch = patch
+        sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+        self.register_buffer("kernels", torch.stack([sobel, sobel.T])[:, None], persistent=False)  # (2, 1, 3, 3)
+        self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1), persistent=False)
+
+    def patch_variances(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, 2, H / patch, W / patch): the variance of each patch of the x and y gradients."""
+        grey = (x * self.luma.to(x.dtype)).sum(1, keepdim=True)
+        grads = F.conv2d(F.pad(grey, (1, 1, 1, 1), mode="replicate"), self.kernels.to(x.dtype))  # (B, 2, H, W)
+        b, c, h, w = grads.shape
+        p = self.patch
+        if h % p or w % p:
+            raise ValueError(f"GradientVarianceLoss needs sides divisible by {p}, got {h}x{w}")
+        patches = grads.reshape(b, c, h // p, p, w // p, p)
+        return patches.var(dim=(3, 5))
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target = self.patch_variances(hr)
+        return F.mse_loss(self.patch_variances(sr), target)
+
+
+def local_variance(x: torch.Tensor, window: int = 7) -> torch.Tensor:
+    """Variance of ``x`` (B, 1, H, W) over the ``window`` x ``window`` square around each pixel (reflect padding)."""
+    pad = window // 2
+    padded = F.pad(x, (pad,) * 4, mode="reflect")
+    mean = F.avg_pool2d(padded, window, stride=1)
+    return (F.avg_pool2d(padded**2, window, stride=1) - mean**2).clamp_min(0)
+
+
+@torch.no_grad()
+def artifact_map(sr: torch.Tensor, hr: torch.Tensor, sr_ema: torch.Tensor, window: int = 7) -> torch.Tensor:
+    """LDL's map of likely GAN artefacts (Liang et al. 2022, "Details or Artifacts"), (B, 1, H, W), no gradient.
+
+    The residual ``r = sum_c |hr - sr|`` of a hallucinated texture varies smoothly; an artefact (a worm, a
+    speckle, a grid) makes it jump, so each pixel is weighted by the local variance of ``r`` in a 7x7 window,
+    times the patch's overall residual variance to the power 1/5. Pixels where the generator already does
+    better than its EMA copy (``|hr - sr| < |hr - sr_ema|``) get weight 0: there the detail is stable, and the
+    paper's finding is that artefacts are what flips between training steps while real detail stays.
+    """
+    residual = (hr - sr).abs().sum(1, keepdim=True)
+    residual_ema = (hr - sr_ema).abs().sum(1, keepdim=True)
+    patch_weight = residual.var(dim=(1, 2, 3), keepdim=True) ** (1 / 5)
+    weight = patch_weight * local_variance(residual, window)
+    return torch.where(residual < residual_ema, torch.zeros_like(weight), weight)
+
+
+def artifact_loss(sr: torch.Tensor, hr: torch.Tensor, sr_ema: torch.Tensor) -> torch.Tensor:
+    """LDL's artefact term: L1 between ``map * sr`` and ``map * hr``, the map from ``artifact_map``.
+
+    sr (with gradient), hr, sr_ema (the EMA generator's output, no gradient): (B, 3, H, W) -> scalar.
+    """
+    weight = artifact_map(sr.detach(), hr, sr_ema)
+    return F.l1_loss(weight * sr, weight * hr)
+
+
 def esrgan_perceptual(weights: str = "imagenet") -> PerceptualLoss:
     """ESRGAN: conv5_4 *before* its ReLU (denser features, fewer zeros), L1."""
     return PerceptualLoss({"conv5_4": 1.0}, criterion="l1", weights=weights)

@@ -28,6 +28,46 @@ def test_low_pass_pixel_loss_frees_fine_detail_and_pins_colour():
         TrainConfig(pixel_low_pass=1.5)
 
 
+def test_gradient_variance_loss_wants_detail_but_not_its_phase():
+    torch.manual_seed(0)
+    gv = losses.GradientVarianceLoss(patch=8)
+    hr = torch.rand(1, 3, 64, 64)
+    assert float(gv(hr, hr)) == 0
+    shifted = torch.roll(hr, shifts=(0, 1), dims=(2, 3))  # the same texture, one pixel off: L1 is large
+    flat = torch.full_like(hr, 0.5)  # no texture at all
+    assert float(gv(shifted, hr)) < 0.1 * float(gv(flat, hr))
+    assert float(losses.l1_loss(shifted, hr)) > 0.5 * float(losses.l1_loss(flat, hr))
+    # A faint copy (what a PSNR model gives) is pushed towards more texture. A perfectly flat image gets no
+    # push at all: the variance is stationary there, so this term needs a start with some detail.
+    sr = (0.4 + 0.2 * hr).requires_grad_(True)
+    loss = gv(sr, hr)
+    loss.backward()
+    with torch.no_grad():
+        stepped = sr - 0.5 * sr.grad / sr.grad.abs().max()
+    assert float(gv(stepped, hr)) < loss.item()
+    assert gv.patch_variances(stepped).mean() > gv.patch_variances(sr).mean()
+    with pytest.raises(ValueError, match="divisible by 8"):
+        gv(hr[..., :60], hr[..., :60])
+
+
+def test_ldl_artifact_map_flags_speckles_where_g_is_worse_than_its_ema():
+    torch.manual_seed(0)
+    hr = torch.full((1, 3, 32, 32), 0.5)
+    sr = hr.clone()
+    sr[..., 10, 10] += 0.4  # an isolated speckle: the residual jumps there
+    sr[..., 20:, :] += 0.05  # a smooth offset: constant residual, no local variance inside it
+    ema_right = hr.clone()  # the EMA is exact: wherever G deviates, it is worse than its EMA
+    weight = losses.artifact_map(sr, hr, ema_right)
+    assert weight[0, 0, 8:13, 8:13].min() > 0  # the speckle and its 7x7 neighbourhood
+    assert weight[0, 0, 24:, 4:28].abs().max() < 1e-6  # inside the smooth offset: no local variance
+    assert losses.artifact_map(sr, hr, hr + 0.6).abs().max() == 0  # G better than its EMA everywhere: no weight
+    x = sr.clone().requires_grad_(True)
+    losses.artifact_loss(x, hr, ema_right).backward()
+    assert x.grad[0, :, 10, 10].min() > 0 and x.grad[0, :, 0, 0].abs().max() == 0  # pushed down at the speckle
+    with pytest.raises(ValueError, match="ema_decay"):
+        TrainConfig(mode="esrgan", discriminator="unet_discriminator", artifact_weight=1.0)
+
+
 def test_vgg19_layer_names_follow_torchvision_indices():
     names = losses.vgg19_layer_names()
     assert len(names) == 37

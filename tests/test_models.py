@@ -208,6 +208,15 @@ def test_unet_discriminator_scores_depend_on_the_neighbourhood_only_locally():
     assert change[:16, :16].max() > 10 * change[48:, 48:].max()
 
 
+def test_unet_input_gain_scales_what_the_first_conv_sees():
+    torch.manual_seed(0)
+    plain = build_model("unet_discriminator", num_feat=8, high_pass=1.0).eval()
+    gained = build_model("unet_discriminator", num_feat=8, high_pass=1.0, input_gain=10.0).eval()
+    gained.load_state_dict(plain.state_dict())
+    x = torch.rand(1, 3, 32, 32)
+    torch.testing.assert_close(gained(x), plain(10 * x), rtol=1e-4, atol=1e-5)  # the high-pass is linear
+
+
 def test_gaussian_high_pass_removes_flat_colour_and_keeps_detail():
     from srlib.models.discriminators import gaussian_high_pass
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import srlib.train as T
+from srlib import losses as L
 from srlib.models import build_model
 from srlib.train.build import build_parts
 from srlib.train.step import Step
@@ -168,3 +169,22 @@ def test_the_loop_builds_this_step_from_its_models_optimisers_and_config():
             a is b for a, b in zip(params, model.parameters(), strict=True)
         )
     assert step.weights == make_step("srgan_mse").weights
+
+
+def test_ldl_artifact_term_is_added_to_the_generator_loss_with_its_weight():
+    """With artifact_weight, the G loss is the paper objective plus weight * artifact_loss(sr, hr, EMA(lr))."""
+    base = make_step("esrgan")
+    cfg = T.replace(base.cfg, ema_decay=0.999, artifact_weight=3.0)
+    ema = copy.deepcopy(base.G).requires_grad_(False)
+    with torch.no_grad():  # an EMA that differs from G, so the map is not empty
+        for p in ema.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    step = Step(cfg, base.G, base.D, base.opt_g, base.opt_d, base.perceptual, torch.device("cpu"), 1, ema)
+    torch.manual_seed(1)
+    lr, hr = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        expected_artifact = float(L.artifact_loss(step.G(lr), hr, ema(lr)))
+    out = step(lr, hr)
+    assert out["artifact"] == pytest.approx(expected_artifact, rel=1e-5) and out["artifact"] > 0
+    others = out["pixel"] * 1e-2 + out["perceptual"] + out["adversarial"] * 5e-3
+    assert out["loss"] == pytest.approx(others + 3.0 * out["artifact"], rel=1e-5)

@@ -19,6 +19,11 @@ checkerboard a GAN fine-tune paints over flat regions (issue #14's ablations mea
 ``high_pass=sigma`` (all): the discriminator sees only ``x - gaussian_blur(x, sigma)``, the detail finer than
 about 2.5 sigma pixels, as in the frequency separation of Fritsche et al. 2019. It then cannot reward a
 change of colour or brightness, which stays the pixel loss's alone; it judges texture and edges only.
+
+``input_gain=g`` (U-Net): the input is multiplied by ``g`` before the first conv. Spectral norm bounds how far
+each layer moves its output per unit of input, and a high-passed image is small (its values spread over a few
+hundredths), so a spectral-norm critic of it barely moves its logits and learns slowly: telling the course
+RRDB's SR patches from HR, the U-Net reached 76 % accuracy after 400 steps at gain 1 and 94 % at gain 10.
 """
 
 from __future__ import annotations
@@ -89,13 +94,15 @@ def gaussian_high_pass(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return x - gaussian_blur(x, sigma)
 
 
-def prepare_input(x: torch.Tensor, training: bool, shift_jitter: int, high_pass: float) -> torch.Tensor:
-    """What every discriminator does to its input first: the random shift (training only), the high-pass."""
+def prepare_input(
+    x: torch.Tensor, training: bool, shift_jitter: int, high_pass: float, input_gain: float = 1.0
+) -> torch.Tensor:
+    """What every discriminator does to its input first: the random shift (training only), the high-pass, the gain."""
     if training and shift_jitter > 1:
         x = random_roll(x, shift_jitter)
     if high_pass > 0:
         x = gaussian_high_pass(x, high_pass)
-    return x
+    return x * input_gain if input_gain != 1 else x
 
 
 def random_roll(x: torch.Tensor, max_shift: int) -> torch.Tensor:
@@ -174,11 +181,12 @@ class UNetDiscriminator(nn.Module):
         norm: str = "spectral",
         shift_jitter: int = 0,
         high_pass: float = 0.0,
+        input_gain: float = 1.0,
     ):
         super().__init__()
         if norm not in ("spectral", "none"):
             raise ValueError(f"UNetDiscriminator norm={norm!r}: choose 'spectral' or 'none'")
-        self.shift_jitter, self.high_pass = shift_jitter, high_pass
+        self.shift_jitter, self.high_pass, self.input_gain = shift_jitter, high_pass, input_gain
         self.input_size = 128  # any multiple of 8 works; this is the side FLOP counts (srlib models) assume
 
         def conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Module:
@@ -196,7 +204,7 @@ class UNetDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % 8 or x.shape[-2] % 8:
             raise ValueError(f"UNetDiscriminator needs sides divisible by 8, got {x.shape[-2]}x{x.shape[-1]}")
-        x = prepare_input(x, self.training, self.shift_jitter, self.high_pass)
+        x = prepare_input(x, self.training, self.shift_jitter, self.high_pass, self.input_gain)
         skips = [F.leaky_relu(self.conv0(x), 0.2)]  # (B, f, S, S)
         for layer in self.down:  # (B, 2f, S/2, S/2), (B, 4f, S/4, S/4), (B, 8f, S/8, S/8)
             skips.append(F.leaky_relu(layer(skips[-1]), 0.2))

@@ -102,6 +102,8 @@ def build_perceptual(cfg: TrainConfig) -> tuple[nn.Module | None, str]:
         return None, "nopercep"
     if cfg.perceptual == "dfeat":
         return None, "dfeat"  # feature matching: built on the discriminator by build_parts
+    if cfg.perceptual == "gradvar":
+        return L.GradientVarianceLoss(), "gradvar"  # hand-made: no pretrained network involved
     weights = cfg.perceptual_weights
     if weights == "imagenet" and not L.vgg19_weights_available():
         message = f"ImageNet VGG19 weights are not available ({L.vgg19_weights_path()} is missing)"
@@ -182,5 +184,5 @@ def build_parts(cfg: TrainConfig, device: torch.device, rank: int = 0, world: in
         if D is not None:  # same start on every rank; gradients are averaged in the step
             for tensor in D.state_dict().values():
                 dist.broadcast(tensor, 0)
-    update = Step(cfg, G, D, opt_g, opt_d, perceptual, device, world)
+    update = Step(cfg, G, D, opt_g, opt_d, perceptual, device, world, ema)
     return Parts(G, D, ema, opt_g, opt_d, sched_g, sched_d, schedule, update, percep_label)

@@ -55,13 +55,14 @@ class TrainConfig:
     pixel_loss: str = "l1"  # "l1", "mse" or "charbonnier"
     pixel_weight: float = 1.0
     pixel_low_pass: float = 0.0  # sigma > 0 (GAN modes): the pixel loss compares Gaussian-blurred SR and HR only
-    perceptual: str = (
-        "none"  # "none", "vgg54" (SRGAN: relu5_4, MSE), "conv54" (ESRGAN: conv5_4, L1), "dfeat" (D features)
-    )
+    # "none", "vgg54" (SRGAN: relu5_4, MSE), "conv54" (ESRGAN: conv5_4, L1), "dfeat" (D features),
+    # "gradvar" (gradient variance per 8x8 patch: no network)
+    perceptual: str = "none"
     perceptual_weights: str = "imagenet"  # "imagenet", "random" (structure only) or a path to VGG19 weights
     perceptual_fallback: str = "error"  # when ImageNet VGG19 is missing: "error", "random" or "none"
     perceptual_weight: float = 1.0
     adversarial_weight: float = 0.0  # SRGAN 1e-3, ESRGAN 5e-3
+    artifact_weight: float = 0.0  # GAN modes with ema_decay: LDL's artefact term (Liang et al. 2022), paper 1
     max_loss: float = 1e3  # a loss above this (or NaN/inf) stops the run, keeping the last good checkpoint
     # bookkeeping
     seed: int = 0
@@ -81,12 +82,14 @@ class TrainConfig:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
         if self.mode != "psnr" and not self.discriminator:
             raise ValueError(f"mode {self.mode!r} needs a discriminator (srgan_discriminator, vgg_discriminator)")
-        if self.perceptual not in ("none", "vgg54", "conv54", "dfeat"):
-            raise ValueError(f"perceptual must be 'none', 'vgg54', 'conv54' or 'dfeat', not {self.perceptual!r}")
+        if self.perceptual not in PERCEPTUAL_TERMS:
+            raise ValueError(f"perceptual must be one of {', '.join(PERCEPTUAL_TERMS)}, not {self.perceptual!r}")
         if self.perceptual_fallback not in ("error", "random", "none"):
             raise ValueError("perceptual_fallback must be 'error', 'random' or 'none'")
         if self.amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
+        if self.artifact_weight and (self.mode == "psnr" or not self.ema_decay):
+            raise ValueError("artifact_weight needs a GAN mode and ema_decay > 0: its map compares G with its EMA")
         if self.pixel_low_pass and self.mode == "psnr":
             raise ValueError("pixel_low_pass needs a GAN mode: only an adversarial term fills in the detail it frees")
         if self.patch_size % self.scale:
@@ -96,6 +99,7 @@ class TrainConfig:
 
 
 AMP_MODES = ("none", "bf16", "fp16", "auto")
+PERCEPTUAL_TERMS = ("none", "vgg54", "conv54", "dfeat", "gradvar")
 
 
 def resolve_amp(amp: str, device: torch.device) -> tuple[str, str | None]:
@@ -241,8 +245,8 @@ def perceptual_tag(cfg: TrainConfig, weights: str | None = None) -> str:
     """``vgg54imagenet``, ``conv54random``, ``nopercep``: what the perceptual term is made of."""
     if cfg.perceptual == "none" or cfg.perceptual_weight == 0 or weights == "none":
         return "nopercep"
-    if cfg.perceptual == "dfeat":
-        return "dfeat"  # the discriminator's own features: no VGG weights involved
+    if cfg.perceptual in ("dfeat", "gradvar"):
+        return cfg.perceptual  # the discriminator's own features, or gradient statistics: no VGG weights involved
     weights = weights or cfg.perceptual_weights
     label = weights if weights in ("imagenet", "random") else "file"
     return f"{cfg.perceptual}{label}"

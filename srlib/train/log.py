@@ -14,6 +14,7 @@ COLUMNS = [
     "pixel",
     "perceptual",
     "adversarial",
+    "artifact",
     "loss_d",
     "d_real",
     "d_fake",

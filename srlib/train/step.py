@@ -22,8 +22,8 @@ class Step:
     ``step(lr_img, hr_img)`` is ``psnr_step`` in mode "psnr" and ``gan_step`` in the GAN modes.
     """
 
-    def __init__(self, cfg, G, D, opt_g, opt_d, perceptual, device, world):
-        self.cfg, self.G, self.D, self.opt_g, self.opt_d = cfg, G, D, opt_g, opt_d
+    def __init__(self, cfg, G, D, opt_g, opt_d, perceptual, device, world, ema=None):
+        self.cfg, self.G, self.D, self.opt_g, self.opt_d, self.ema = cfg, G, D, opt_g, opt_d, ema
         self.perceptual, self.world = perceptual, world
         self.pixel_loss = L.PIXEL_LOSSES[cfg.pixel_loss]
         if cfg.pixel_low_pass:  # frequency separation: the pixel term sees the blurred images only
@@ -100,6 +100,11 @@ class Step:
             # SRGAN:  L_G = content (pixel MSE, or VGG54) + 1e-3 * -E[log D(G(lr))]
             terms = self.generator_loss(sr.float(), hr_img, fake_logits, real_logits)
             loss_g = terms.pop("total")
+            if self.cfg.artifact_weight:  # LDL: penalise where G flips away from its EMA copy
+                with torch.no_grad():
+                    sr_ema = self.ema(lr_img).float()
+                terms["artifact"] = L.artifact_loss(sr.float(), hr_img, sr_ema)
+                loss_g = loss_g + self.cfg.artifact_weight * terms["artifact"]
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(loss_g).backward()
         self.scaler.step(self.opt_g)
