@@ -102,6 +102,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         {**PAPER_SRGAN, "perceptual": "gradvar", "perceptual_weight": 1.0, "adversarial_weight": 0.1,
          "pixel_low_pass": 1.0, "ema_decay": 0.999, **_d(UNET_D, high_pass=1.0)},  # fmt: skip
     ),
+    "S14_unet_hp1_gain10_adv0.1_ema": (
+        "srgan_course",
+        {**PAPER_SRGAN, "adversarial_weight": 0.1, "ema_decay": 0.999, **_d(UNET_D, high_pass=1.0, input_gain=10.0)},
+    ),
     "E11_unet_adv0.1": ("esrgan_course", {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, **UNET}),
     "E12_unet_hp1.5_adv0.1": (
         "esrgan_course",
@@ -171,6 +175,21 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "esrgan_course",
         {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.05, "ema_decay": 0.999, "artifact_weight": 1.0,
          **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+    ),
+    "E26_unet_hp1_gain10_gradvar1_adv0.1_ema": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, "perceptual": "gradvar", "perceptual_weight": 1.0, "adversarial_weight": 0.1,
+         "ema_decay": 0.999, **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+    ),
+    "E27_unet_hp1_gain10_adv0.1_ldl100": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, "ema_decay": 0.999, "artifact_weight": 100.0,
+         **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+    ),
+    "E28_unet_hp1_gain10_dfeat1_adv0.1_ema": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, "perceptual": "dfeat", "perceptual_weight": 1.0, "adversarial_weight": 0.1,
+         "ema_decay": 0.999, **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
     ),
     "E16_unet_hp3_adv0.1": (
         "esrgan_course",

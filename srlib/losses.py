@@ -6,6 +6,7 @@ discriminator's logits (B, 1); the sigmoid lives here, never in the discriminato
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlib.models.common import gaussian_blur
+from srlib.models.rrdbnet import RRDBNet
 
 # ---------------------------------------------------------------------------------------------- pixel
 
@@ -170,29 +172,56 @@ class DiscriminatorFeatureLoss(nn.Module):
     """Feature matching (Salimans et al. 2016, pix2pixHD): mean over D's conv stages of L1(D_k(sr), D_k(hr)).
 
     A perceptual term that needs no pretrained network: the features are the discriminator's own, so they
-    change as it learns what tells HR from SR. ``discriminator`` is a ``srlib.models`` discriminator (its
-    ``features`` is a Sequential of conv / norm / LeakyReLU); the activation after every LeakyReLU is compared.
-    HR features are detached targets; SR features pass the gradient on to G (D is frozen in the G step).
-    sr, hr: (B, 3, H, W) -> scalar.
+    change as it learns what tells HR from SR. ``discriminator`` is a ``srlib.models`` discriminator; its
+    ``stages(x)`` gives the activations compared (after every LeakyReLU of the patch classifiers; the trunk of
+    the U-Net), on the same high-passed input it scores. HR features are detached targets; SR features pass the
+    gradient on to G (D is frozen in the G step). sr, hr: (B, 3, H, W) -> scalar.
     """
 
     def __init__(self, discriminator: nn.Module):
         super().__init__()
         self._discriminator = [discriminator]  # a list: not a submodule, so D's weights are not saved twice
 
-    def _stages(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out = []
-        for layer in self._discriminator[0].features:
-            x = layer(x)
-            if isinstance(layer, nn.LeakyReLU):
-                out.append(x)
-        return out
-
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         # one pass over both halves: a spectral-norm D re-estimates its weights' norm on every call in training
         # mode, and two calls would compare SR and HR through slightly different weights
-        stages = self._stages(torch.cat([sr, hr]))
+        stages = self._discriminator[0].stages(torch.cat([sr, hr]))
         n = sr.shape[0]
+        return torch.stack([F.l1_loss(f[:n].float(), f[n:].detach().float()) for f in stages]).mean()
+
+
+class SRNetFeatureLoss(nn.Module):
+    """A perceptual term on the trunk features of a pretrained, GAN-trained RRDBNet instead of ImageNet VGG19.
+
+    ``net`` is an ``RRDBNet`` (e.g. RealSR DF2K from the zoo, trained with a VGG19 perceptual term and a GAN on
+    DF2K); its ``conv_first`` and first ``blocks`` RRDBs are kept, frozen, and applied to SR and HR at HR size.
+    Those layers were learned to describe local structure and texture of natural images well enough to
+    regenerate them, which is what a perceptual distance needs, and they are the only such network that
+    installs offline here. The distance is the mean over the kept stages of the L1 between SR and HR features
+    (ESRGAN's criterion). sr, hr: (B, 3, H, W) in [0, 1] -> scalar.
+    """
+
+    def __init__(self, net: nn.Module, blocks: int = 1):
+        super().__init__()
+        if not isinstance(net, RRDBNet) or not 0 <= blocks <= len(net.body):
+            raise ValueError(f"SRNetFeatureLoss needs an RRDBNet of {blocks}+ blocks, got {type(net).__name__}")
+        self.conv_first = copy.deepcopy(net.conv_first)
+        self.body = nn.Sequential(*[copy.deepcopy(block) for block in list(net.body)[:blocks]])
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True):  # a frozen feature extractor stays in eval mode
+        return super().train(False)
+
+    def stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = [self.conv_first(x)]  # (B, 64, H, W)
+        for block in self.body:
+            out.append(block(out[-1]))  # (B, 64, H, W)
+        return out
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        n = sr.shape[0]
+        stages = self.stages(torch.cat([sr, hr]))  # one pass over both halves
         return torch.stack([F.l1_loss(f[:n].float(), f[n:].detach().float()) for f in stages]).mean()
 
 

