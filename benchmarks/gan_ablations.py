@@ -36,6 +36,7 @@ PAPER_ESRGAN = {
 }
 NOPERC = {"perceptual": "none", "pixel_weight": 1.0}
 UNET_D = {"num_feat": 32, "shift_jitter": 4}
+SRFEAT = {"perceptual": "srfeat", "perceptual_net": "realsr-df2k", "perceptual_blocks": 1, "perceptual_weight": 1.0}
 UNET = {"discriminator": "unet_discriminator", "discriminator_kwargs": UNET_D}
 
 
@@ -190,6 +191,26 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "esrgan_course",
         {**PAPER_ESRGAN, **NOPERC, "perceptual": "dfeat", "perceptual_weight": 1.0, "adversarial_weight": 0.1,
          "ema_decay": 0.999, **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+    ),
+    "E29_srfeat1_unet_hp1_gain10_adv0.1_ema": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, **SRFEAT, "adversarial_weight": 0.1, "ema_decay": 0.999,
+         **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+    ),
+    "E30_srfeat1x10_pix0.1_unet_hp1_gain10_adv0.1_ema": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, **SRFEAT, "pixel_weight": 0.1, "perceptual_weight": 10.0, "adversarial_weight": 0.1,
+         "ema_decay": 0.999, **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+    ),
+    "E31_srfeat1_unet_hp1_gain10_adv0.1_ema_p128": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, **SRFEAT, "adversarial_weight": 0.1, "ema_decay": 0.999, "patch_size": 128,
+         **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+    ),
+    "E32_unet_hp1_gain10_adv0.1_ema_p128": (
+        "esrgan_course",
+        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, "ema_decay": 0.999, "patch_size": 128,
+         **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
     ),
     "E16_unet_hp3_adv0.1": (
         "esrgan_course",

@@ -22,6 +22,9 @@ from srlib.train.log import plot_curves, read_log
 from srlib.utils import course_weights_dir, cpu_model
 
 BENCHMARKS = ("Set5", "Set14", "BSD100")
+# benchmarks/tile_pad.py: every course checkpoint (EDSR, MSRResNet, RRDB 3 blocks, their GAN fine-tunes) is tiled
+# within one level of untiled at tiles 32-64 from a pad of 8 LR pixels; the RRDBNet family's default is 72
+TILE_PAD = 8
 WEIGHTS_DIR = course_weights_dir()
 
 
@@ -159,13 +162,19 @@ def _run_dir(cfg, out_root: str) -> Path:
 
 
 def export(
-    preset: str, name: str, out_root: str = "runs/course", weights_dir: Path = WEIGHTS_DIR, card_only: bool = False
+    preset: str,
+    name: str,
+    out_root: str = "runs/course",
+    weights_dir: Path = WEIGHTS_DIR,
+    card_only: bool = False,
+    tile_pad: int | None = TILE_PAD,
 ) -> Path:
     """Export the run of ``preset`` under ``out_root`` as ``weights_dir/name.*``; ``card_only`` rewrites the
-    card from the scores measured before (no evaluation)."""
+    card from the scores measured before (no evaluation). ``tile_pad`` goes into the weights' metadata
+    (``srlib.hub.TILE_PAD_KEY``), so tiled upscaling reads that much context; None leaves the family's pad."""
     from safetensors import safe_open
 
-    from srlib.hub import load_model
+    from srlib.hub import TILE_PAD_KEY, load_model
     from srlib.models import build_model
 
     cfg = PRESETS[preset]
@@ -188,7 +197,8 @@ def export(
     weights = save_generator(
         load_model(source),
         weights_dir / f"{name}.safetensors",
-        {k: meta[k] for k in ("run", "step", "perceptual", "config") if k in meta},
+        {k: meta[k] for k in ("run", "step", "perceptual", "config") if k in meta}
+        | ({TILE_PAD_KEY: str(tile_pad)} if tile_pad is not None else {}),
         half=True,
     )
     scores = evaluate_sets(load_model(weights), cfg.scale)  # the float16 weights, as committed
@@ -236,6 +246,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="runs/course", help="the runs' root folder")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--card-only", action="store_true", help="rewrite the card from the scores measured before")
+    p.add_argument(
+        "--tile-pad", type=int, default=TILE_PAD, help=f"tiling context stored with the weights ({TILE_PAD})"
+    )
     t = sub.add_parser("table", help="markdown table of every course card's scores (README, BENCHMARKS)")
     t.add_argument("--out", default="runs/course", help="the runs' root folder (for bicubic's measured scores)")
     args = parser.parse_args(argv)
@@ -244,7 +257,7 @@ def main(argv=None) -> int:
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)
-    export(args.preset, args.name, args.out, card_only=args.card_only)
+    export(args.preset, args.name, args.out, card_only=args.card_only, tile_pad=args.tile_pad)
     return 0
 
 

@@ -278,3 +278,10 @@ def test_a_pad_stored_with_the_weights_overrides_the_family_pad(tmp_path):
     loaded = hub.resolve_model(measured)
     default = infer.upscale(loaded, x, tile=16, precision="fp32")
     torch.testing.assert_close(default, infer.upscale(loaded, x, tile=16, tile_pad=8, precision="fp32"), rtol=0, atol=0)
+
+
+def test_course_checkpoints_carry_their_measured_tile_pad():
+    from srlib.course import COURSE_ORDER, TILE_PAD
+
+    for name in COURSE_ORDER:
+        assert infer.default_tile_pad(hub.resolve_model(name)) == TILE_PAD == 8, name
