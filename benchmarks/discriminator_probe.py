@@ -20,11 +20,11 @@ from torch.utils.data import DataLoader
 
 import srlib
 from srlib import losses as L
-from srlib.bench import markdown_table
 from srlib.hub import resolve_model
 from srlib.models import build_model
 from srlib.train.build import build_datasets
 from srlib.train.config import PRESETS, replace
+from srlib.utils import markdown_table
 
 VGG_SN = dict(num_feat=32, input_size=64, adaptive_pool=True, norm="spectral")
 VARIANTS = {

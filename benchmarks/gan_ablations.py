@@ -17,12 +17,11 @@ import json
 import time
 from pathlib import Path
 
-from srlib.bench import markdown_table
 from srlib.evaluate import evaluate
 from srlib.hub import load_model
 from srlib.train import train
 from srlib.train.config import PRESETS, replace
-from srlib.utils import course_weights_dir
+from srlib.utils import course_weights_dir, markdown_table
 
 # The paper discriminators (BatchNorm) as the presets had them before these ablations.
 SRGAN_D = {"num_feat": 32}
@@ -201,16 +200,6 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "esrgan_course",
         {**PAPER_ESRGAN, **NOPERC, **SRFEAT, "pixel_weight": 0.1, "perceptual_weight": 10.0, "adversarial_weight": 0.1,
          "ema_decay": 0.999, **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
-    ),
-    "E31_srfeat1_unet_hp1_gain10_adv0.1_ema_p128": (
-        "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, **SRFEAT, "adversarial_weight": 0.1, "ema_decay": 0.999, "patch_size": 128,
-         **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
-    ),
-    "E32_unet_hp1_gain10_adv0.1_ema_p128": (
-        "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, "ema_decay": 0.999, "patch_size": 128,
-         **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
     ),
     "E16_unet_hp3_adv0.1": (
         "esrgan_course",
