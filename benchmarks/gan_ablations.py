@@ -99,8 +99,15 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "S12_unet_hp1.5_adv0.1": ("srgan_course", {**PAPER_SRGAN, "adversarial_weight": 0.1, **_d(UNET_D, high_pass=1.5)}),
     "S13_unet_hp1_lowpass1_gradvar1_adv0.1_ema": (
         "srgan_course",
-        {**PAPER_SRGAN, "perceptual": "gradvar", "perceptual_weight": 1.0, "adversarial_weight": 0.1,
-         "pixel_low_pass": 1.0, "ema_decay": 0.999, **_d(UNET_D, high_pass=1.0)},  # fmt: skip
+        {
+            **PAPER_SRGAN,
+            "perceptual": "gradvar",
+            "perceptual_weight": 1.0,
+            "adversarial_weight": 0.1,
+            "pixel_low_pass": 1.0,
+            "ema_decay": 0.999,
+            **_d(UNET_D, high_pass=1.0),
+        },  # fmt: skip
     ),
     "S14_unet_hp1_gain10_adv0.1_ema": (
         "srgan_course",
@@ -153,53 +160,118 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     ),
     "E21_unet_hp1_lowpass1_gradvar1_adv0.1_ema": (
         "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "perceptual": "gradvar", "perceptual_weight": 1.0, "adversarial_weight": 0.1,
-         "pixel_low_pass": 1.0, "ema_decay": 0.999, **_d(UNET_D, high_pass=1.0)},  # fmt: skip
+        {
+            **PAPER_ESRGAN,
+            **NOPERC,
+            "perceptual": "gradvar",
+            "perceptual_weight": 1.0,
+            "adversarial_weight": 0.1,
+            "pixel_low_pass": 1.0,
+            "ema_decay": 0.999,
+            **_d(UNET_D, high_pass=1.0),
+        },  # fmt: skip
     ),
     "E22_unet_hp1_gain10_adv0.1_ema": (
         "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, "ema_decay": 0.999,
-         **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+        {
+            **PAPER_ESRGAN,
+            **NOPERC,
+            "adversarial_weight": 0.1,
+            "ema_decay": 0.999,
+            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
+        },  # fmt: skip
     ),
     "E23_unet_hp1_gain10_lowpass1_adv0.1_ema": (
         "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, "pixel_low_pass": 1.0, "ema_decay": 0.999,
-         **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+        {
+            **PAPER_ESRGAN,
+            **NOPERC,
+            "adversarial_weight": 0.1,
+            "pixel_low_pass": 1.0,
+            "ema_decay": 0.999,
+            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
+        },  # fmt: skip
     ),
     "E24_unet_hp1_gain10_adv0.1_ldl": (
         "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, "ema_decay": 0.999, "artifact_weight": 1.0,
-         **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+        {
+            **PAPER_ESRGAN,
+            **NOPERC,
+            "adversarial_weight": 0.1,
+            "ema_decay": 0.999,
+            "artifact_weight": 1.0,
+            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
+        },  # fmt: skip
     ),
     "E25_unet_hp1_gain10_adv0.05_ldl": (
         "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.05, "ema_decay": 0.999, "artifact_weight": 1.0,
-         **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+        {
+            **PAPER_ESRGAN,
+            **NOPERC,
+            "adversarial_weight": 0.05,
+            "ema_decay": 0.999,
+            "artifact_weight": 1.0,
+            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
+        },  # fmt: skip
     ),
     "E26_unet_hp1_gain10_gradvar1_adv0.1_ema": (
         "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "perceptual": "gradvar", "perceptual_weight": 1.0, "adversarial_weight": 0.1,
-         "ema_decay": 0.999, **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+        {
+            **PAPER_ESRGAN,
+            **NOPERC,
+            "perceptual": "gradvar",
+            "perceptual_weight": 1.0,
+            "adversarial_weight": 0.1,
+            "ema_decay": 0.999,
+            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
+        },  # fmt: skip
     ),
     "E27_unet_hp1_gain10_adv0.1_ldl100": (
         "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, "ema_decay": 0.999, "artifact_weight": 100.0,
-         **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+        {
+            **PAPER_ESRGAN,
+            **NOPERC,
+            "adversarial_weight": 0.1,
+            "ema_decay": 0.999,
+            "artifact_weight": 100.0,
+            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
+        },  # fmt: skip
     ),
     "E28_unet_hp1_gain10_dfeat1_adv0.1_ema": (
         "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "perceptual": "dfeat", "perceptual_weight": 1.0, "adversarial_weight": 0.1,
-         "ema_decay": 0.999, **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+        {
+            **PAPER_ESRGAN,
+            **NOPERC,
+            "perceptual": "dfeat",
+            "perceptual_weight": 1.0,
+            "adversarial_weight": 0.1,
+            "ema_decay": 0.999,
+            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
+        },  # fmt: skip
     ),
     "E29_srfeat1_unet_hp1_gain10_adv0.1_ema": (
         "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, **SRFEAT, "adversarial_weight": 0.1, "ema_decay": 0.999,
-         **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+        {
+            **PAPER_ESRGAN,
+            **NOPERC,
+            **SRFEAT,
+            "adversarial_weight": 0.1,
+            "ema_decay": 0.999,
+            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
+        },  # fmt: skip
     ),
     "E30_srfeat1x10_pix0.1_unet_hp1_gain10_adv0.1_ema": (
         "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, **SRFEAT, "pixel_weight": 0.1, "perceptual_weight": 10.0, "adversarial_weight": 0.1,
-         "ema_decay": 0.999, **_d(UNET_D, high_pass=1.0, input_gain=10.0)},  # fmt: skip
+        {
+            **PAPER_ESRGAN,
+            **NOPERC,
+            **SRFEAT,
+            "pixel_weight": 0.1,
+            "perceptual_weight": 10.0,
+            "adversarial_weight": 0.1,
+            "ema_decay": 0.999,
+            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
+        },  # fmt: skip
     ),
     "E16_unet_hp3_adv0.1": (
         "esrgan_course",

@@ -172,7 +172,10 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--scale", type=positive_int, default=4, help="upscaling factor")
     parser.add_argument("--tile", type=positive_int, default=None, help="tile side in input pixels (default: whole)")
     parser.add_argument(
-        "--tile-pad", type=int, default=None, help="context pixels read around each tile (default: per model family)"
+        "--tile-pad",
+        type=int,
+        default=None,
+        help="context pixels read around each tile (default: the pad measured for the weights, else the family's)",
     )
     parser.add_argument("--ensemble", action="store_true", help="x8 geometric self-ensemble (8x slower)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA if present)")
