@@ -44,6 +44,16 @@ def _d(base: dict, **changes) -> dict:
     return {**kind, "discriminator_kwargs": {**base, **changes}}
 
 
+# round 2's building blocks: the adversarial weight Real-ESRGAN uses with its U-Net (0.1), no VGG term
+S2 = {**PAPER_SRGAN, "adversarial_weight": 0.1}
+E2 = {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1}
+EMA = {"ema_decay": 0.999}
+LOWPASS = {"pixel_low_pass": 1.0}
+GRADVAR = {"perceptual": "gradvar", "perceptual_weight": 1.0}
+HP1 = _d(UNET_D, high_pass=1.0)
+GAIN10 = _d(UNET_D, high_pass=1.0, input_gain=10.0)
+
+
 VARIANTS: dict[str, tuple[str, dict]] = {
     # SRGAN-MSE (no VGG): MSRResNet 32x8 from the PSNR model
     "S0_paper": ("srgan_course", PAPER_SRGAN),
@@ -94,188 +104,43 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "esrgan_course",
         {**PAPER_ESRGAN, **NOPERC, "perceptual": "dfeat", "adversarial_weight": 2e-2, **_d(ESRGAN_D, norm="spectral")},
     ),
-    # U-Net discriminator (per-pixel logits, spectral norm), optionally on the high-passed image only
-    "S11_unet_adv0.1": ("srgan_course", {**PAPER_SRGAN, "adversarial_weight": 0.1, **UNET}),
-    "S12_unet_hp1.5_adv0.1": ("srgan_course", {**PAPER_SRGAN, "adversarial_weight": 0.1, **_d(UNET_D, high_pass=1.5)}),
-    "S13_unet_hp1_lowpass1_gradvar1_adv0.1_ema": (
-        "srgan_course",
-        {
-            **PAPER_SRGAN,
-            "perceptual": "gradvar",
-            "perceptual_weight": 1.0,
-            "adversarial_weight": 0.1,
-            "pixel_low_pass": 1.0,
-            "ema_decay": 0.999,
-            **_d(UNET_D, high_pass=1.0),
-        },  # fmt: skip
-    ),
-    "S14_unet_hp1_gain10_adv0.1_ema": (
-        "srgan_course",
-        {**PAPER_SRGAN, "adversarial_weight": 0.1, "ema_decay": 0.999, **_d(UNET_D, high_pass=1.0, input_gain=10.0)},
-    ),
-    "E11_unet_adv0.1": ("esrgan_course", {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, **UNET}),
-    "E12_unet_hp1.5_adv0.1": (
-        "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, **_d(UNET_D, high_pass=1.5)},
-    ),
-    "E13_unet_hp1.5_adv0.3": (
-        "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.3, **_d(UNET_D, high_pass=1.5)},
-    ),
-    "E14_unet_hp1_adv0.1": (
-        "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, **_d(UNET_D, high_pass=1.0)},
-    ),
-    "E15_vggsn_hp1.5_adv0.1": (
-        "esrgan_course",
-        {
-            **PAPER_ESRGAN,
-            **NOPERC,
-            "adversarial_weight": 0.1,
-            **_d(ESRGAN_D, norm="spectral", shift_jitter=4, high_pass=1.5),
-        },
-    ),
-    "E17_unet_hp1.5_lowpass1.5_adv0.1": (
-        "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, "pixel_low_pass": 1.5, **_d(UNET_D, high_pass=1.5)},
-    ),
+    # Round 2 (2026-12-06): the U-Net discriminator (per-pixel logits, spectral norm), on the high-passed image,
+    # with an input gain, and the terms that stand in for VGG19. S: SRGAN-MSE from MSRResNet; E: from the RRDB.
+    "S11_unet_adv0.1": ("srgan_course", {**S2, **UNET}),
+    "S12_unet_hp1.5_adv0.1": ("srgan_course", {**S2, **_d(UNET_D, high_pass=1.5)}),
+    "S13_unet_hp1_lowpass1_gradvar1_adv0.1_ema": ("srgan_course", {**S2, **EMA, **LOWPASS, **GRADVAR, **HP1}),
+    "S14_unet_hp1_gain10_adv0.1_ema": ("srgan_course", {**S2, **EMA, **GAIN10}),
+    "E11_unet_adv0.1": ("esrgan_course", {**E2, **UNET}),
+    "E12_unet_hp1.5_adv0.1": ("esrgan_course", {**E2, **_d(UNET_D, high_pass=1.5)}),
+    "E13_unet_hp1.5_adv0.3": ("esrgan_course", {**E2, "adversarial_weight": 0.3, **_d(UNET_D, high_pass=1.5)}),
+    "E14_unet_hp1_adv0.1": ("esrgan_course", {**E2, **HP1}),
+    "E15_vggsn_hp1.5_adv0.1": ("esrgan_course", {**E2, **_d(ESRGAN_D, norm="spectral", shift_jitter=4, high_pass=1.5)}),
+    "E16_unet_hp3_adv0.1": ("esrgan_course", {**E2, **_d(UNET_D, high_pass=3.0)}),
+    "E17_unet_hp1.5_lowpass1.5_adv0.1": ("esrgan_course", {**E2, "pixel_low_pass": 1.5, **_d(UNET_D, high_pass=1.5)}),
     "E18_unet_hp1.5_lowpass1.5_adv0.03": (
         "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.03, "pixel_low_pass": 1.5, **_d(UNET_D, high_pass=1.5)},
+        {**E2, "adversarial_weight": 0.03, "pixel_low_pass": 1.5, **_d(UNET_D, high_pass=1.5)},
     ),
-    "E19_unet_hp1_adv0.1_ema": (
-        "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, "ema_decay": 0.999, **_d(UNET_D, high_pass=1.0)},
-    ),
-    "E20_unet_hp1_lowpass1_adv0.1_ema": (
-        "esrgan_course",
-        {
-            **PAPER_ESRGAN,
-            **NOPERC,
-            "adversarial_weight": 0.1,
-            "pixel_low_pass": 1.0,
-            "ema_decay": 0.999,
-            **_d(UNET_D, high_pass=1.0),
-        },  # fmt: skip
-    ),
-    "E21_unet_hp1_lowpass1_gradvar1_adv0.1_ema": (
-        "esrgan_course",
-        {
-            **PAPER_ESRGAN,
-            **NOPERC,
-            "perceptual": "gradvar",
-            "perceptual_weight": 1.0,
-            "adversarial_weight": 0.1,
-            "pixel_low_pass": 1.0,
-            "ema_decay": 0.999,
-            **_d(UNET_D, high_pass=1.0),
-        },  # fmt: skip
-    ),
-    "E22_unet_hp1_gain10_adv0.1_ema": (
-        "esrgan_course",
-        {
-            **PAPER_ESRGAN,
-            **NOPERC,
-            "adversarial_weight": 0.1,
-            "ema_decay": 0.999,
-            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
-        },  # fmt: skip
-    ),
-    "E23_unet_hp1_gain10_lowpass1_adv0.1_ema": (
-        "esrgan_course",
-        {
-            **PAPER_ESRGAN,
-            **NOPERC,
-            "adversarial_weight": 0.1,
-            "pixel_low_pass": 1.0,
-            "ema_decay": 0.999,
-            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
-        },  # fmt: skip
-    ),
-    "E24_unet_hp1_gain10_adv0.1_ldl": (
-        "esrgan_course",
-        {
-            **PAPER_ESRGAN,
-            **NOPERC,
-            "adversarial_weight": 0.1,
-            "ema_decay": 0.999,
-            "artifact_weight": 1.0,
-            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
-        },  # fmt: skip
-    ),
+    "E19_unet_hp1_adv0.1_ema": ("esrgan_course", {**E2, **EMA, **HP1}),
+    "E20_unet_hp1_lowpass1_adv0.1_ema": ("esrgan_course", {**E2, **EMA, **LOWPASS, **HP1}),
+    "E21_unet_hp1_lowpass1_gradvar1_adv0.1_ema": ("esrgan_course", {**E2, **EMA, **LOWPASS, **GRADVAR, **HP1}),
+    "E22_unet_hp1_gain10_adv0.1_ema": ("esrgan_course", {**E2, **EMA, **GAIN10}),
+    "E23_unet_hp1_gain10_lowpass1_adv0.1_ema": ("esrgan_course", {**E2, **EMA, **LOWPASS, **GAIN10}),
+    "E24_unet_hp1_gain10_adv0.1_ldl": ("esrgan_course", {**E2, **EMA, **GAIN10, "artifact_weight": 1.0}),
     "E25_unet_hp1_gain10_adv0.05_ldl": (
         "esrgan_course",
-        {
-            **PAPER_ESRGAN,
-            **NOPERC,
-            "adversarial_weight": 0.05,
-            "ema_decay": 0.999,
-            "artifact_weight": 1.0,
-            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
-        },  # fmt: skip
+        {**E2, **EMA, **GAIN10, "adversarial_weight": 0.05, "artifact_weight": 1.0},
     ),
-    "E26_unet_hp1_gain10_gradvar1_adv0.1_ema": (
-        "esrgan_course",
-        {
-            **PAPER_ESRGAN,
-            **NOPERC,
-            "perceptual": "gradvar",
-            "perceptual_weight": 1.0,
-            "adversarial_weight": 0.1,
-            "ema_decay": 0.999,
-            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
-        },  # fmt: skip
-    ),
-    "E27_unet_hp1_gain10_adv0.1_ldl100": (
-        "esrgan_course",
-        {
-            **PAPER_ESRGAN,
-            **NOPERC,
-            "adversarial_weight": 0.1,
-            "ema_decay": 0.999,
-            "artifact_weight": 100.0,
-            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
-        },  # fmt: skip
-    ),
+    "E26_unet_hp1_gain10_gradvar1_adv0.1_ema": ("esrgan_course", {**E2, **EMA, **GRADVAR, **GAIN10}),
+    "E27_unet_hp1_gain10_adv0.1_ldl100": ("esrgan_course", {**E2, **EMA, **GAIN10, "artifact_weight": 100.0}),
     "E28_unet_hp1_gain10_dfeat1_adv0.1_ema": (
         "esrgan_course",
-        {
-            **PAPER_ESRGAN,
-            **NOPERC,
-            "perceptual": "dfeat",
-            "perceptual_weight": 1.0,
-            "adversarial_weight": 0.1,
-            "ema_decay": 0.999,
-            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
-        },  # fmt: skip
+        {**E2, **EMA, **GAIN10, "perceptual": "dfeat", "perceptual_weight": 1.0},
     ),
-    "E29_srfeat1_unet_hp1_gain10_adv0.1_ema": (
-        "esrgan_course",
-        {
-            **PAPER_ESRGAN,
-            **NOPERC,
-            **SRFEAT,
-            "adversarial_weight": 0.1,
-            "ema_decay": 0.999,
-            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
-        },  # fmt: skip
-    ),
+    "E29_srfeat1_unet_hp1_gain10_adv0.1_ema": ("esrgan_course", {**E2, **EMA, **SRFEAT, **GAIN10}),
     "E30_srfeat1x10_pix0.1_unet_hp1_gain10_adv0.1_ema": (
         "esrgan_course",
-        {
-            **PAPER_ESRGAN,
-            **NOPERC,
-            **SRFEAT,
-            "pixel_weight": 0.1,
-            "perceptual_weight": 10.0,
-            "adversarial_weight": 0.1,
-            "ema_decay": 0.999,
-            **_d(UNET_D, high_pass=1.0, input_gain=10.0),
-        },  # fmt: skip
-    ),
-    "E16_unet_hp3_adv0.1": (
-        "esrgan_course",
-        {**PAPER_ESRGAN, **NOPERC, "adversarial_weight": 0.1, **_d(UNET_D, high_pass=3.0)},
+        {**E2, **EMA, **SRFEAT, **GAIN10, "pixel_weight": 0.1, "perceptual_weight": 10.0},
     ),
 }
 METRICS = ("psnr_y", "niqe", "colour_shift", "periodic_energy")
