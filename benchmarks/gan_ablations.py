@@ -137,6 +137,8 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "esrgan_course",
         {**E2, **EMA, **GAIN10, "perceptual": "dfeat", "perceptual_weight": 1.0},
     ),
+    "E31_unet_hp1_gain10_adv0.02_ema": ("esrgan_course", {**E2, **EMA, **GAIN10, "adversarial_weight": 0.02}),
+    "E32_unet_hp1_gain3_adv0.1_ema": ("esrgan_course", {**E2, **EMA, **_d(UNET_D, high_pass=1.0, input_gain=3.0)}),
     "E29_srfeat1_unet_hp1_gain10_adv0.1_ema": ("esrgan_course", {**E2, **EMA, **SRFEAT, **GAIN10}),
     "E30_srfeat1x10_pix0.1_unet_hp1_gain10_adv0.1_ema": (
         "esrgan_course",
