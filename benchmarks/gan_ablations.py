@@ -52,6 +52,8 @@ LOWPASS = {"pixel_low_pass": 1.0}
 GRADVAR = {"perceptual": "gradvar", "perceptual_weight": 1.0}
 HP1 = _d(UNET_D, high_pass=1.0)
 GAIN10 = _d(UNET_D, high_pass=1.0, input_gain=10.0)
+# round 3: distillation of RealSR DF2K's texture (its high-passed output on the same LR), HR's low frequencies
+KD = {"teacher": "realsr-df2k", "teacher_weight": 1.0, "teacher_high_pass": 1.0, **LOWPASS}
 
 
 VARIANTS: dict[str, tuple[str, dict]] = {
@@ -110,6 +112,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "S12_unet_hp1.5_adv0.1": ("srgan_course", {**S2, **_d(UNET_D, high_pass=1.5)}),
     "S13_unet_hp1_lowpass1_gradvar1_adv0.1_ema": ("srgan_course", {**S2, **EMA, **LOWPASS, **GRADVAR, **HP1}),
     "S14_unet_hp1_gain10_adv0.1_ema": ("srgan_course", {**S2, **EMA, **GAIN10}),
+    "S15_kd_hp1_lowpass1_vggsn_adv0.01_ema": ("srgan_course", {**EMA, **KD}),
     "E11_unet_adv0.1": ("esrgan_course", {**E2, **UNET}),
     "E12_unet_hp1.5_adv0.1": ("esrgan_course", {**E2, **_d(UNET_D, high_pass=1.5)}),
     "E13_unet_hp1.5_adv0.3": ("esrgan_course", {**E2, "adversarial_weight": 0.3, **_d(UNET_D, high_pass=1.5)}),
@@ -140,6 +143,9 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "E31_unet_hp1_gain10_adv0.02_ema": ("esrgan_course", {**E2, **EMA, **GAIN10, "adversarial_weight": 0.02}),
     "E32_unet_hp1_gain3_adv0.1_ema": ("esrgan_course", {**E2, **EMA, **_d(UNET_D, high_pass=1.0, input_gain=3.0)}),
     "E29_srfeat1_unet_hp1_gain10_adv0.1_ema": ("esrgan_course", {**E2, **EMA, **SRFEAT, **GAIN10}),
+    "K1_kd_hp1_lowpass1_vggsn_adv0.1_ema": ("esrgan_course", {**E2, **EMA, **KD}),
+    "K2_kd_hp1_lowpass1_unet_hp1_gain10_adv0.1_ema": ("esrgan_course", {**E2, **EMA, **KD, **GAIN10}),
+    "K3_kd_hp1_lowpass1_noadv_ema": ("esrgan_course", {**E2, **EMA, **KD, "adversarial_weight": 0.0}),
     "E30_srfeat1x10_pix0.1_unet_hp1_gain10_adv0.1_ema": (
         "esrgan_course",
         {**E2, **EMA, **SRFEAT, **GAIN10, "pixel_weight": 0.1, "perceptual_weight": 10.0},

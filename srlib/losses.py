@@ -55,6 +55,17 @@ class LowPassPixelLoss(nn.Module):
         return self.pixel_loss(gaussian_blur(sr, self.sigma), gaussian_blur(hr, self.sigma))
 
 
+def distillation_loss(sr: torch.Tensor, teacher: torch.Tensor, high_pass: float = 0.0) -> torch.Tensor:
+    """L1 between the student's and the teacher's outputs on the same LR, (B, 3, H, W) each -> scalar.
+
+    high_pass > 0 compares only ``x - blur(x, high_pass)``: the teacher's texture, while the pixel term keeps
+    the colours and shapes of the HR (a teacher's colour shift is not learnt).
+    """
+    if high_pass > 0:
+        sr, teacher = sr - gaussian_blur(sr, high_pass), teacher - gaussian_blur(teacher, high_pass)
+    return F.l1_loss(sr, teacher)
+
+
 # ----------------------------------------------------------------------------------------- perceptual
 
 VGG19_BLOCKS = (2, 2, 4, 4, 4)  # convolutions per stage in VGG19

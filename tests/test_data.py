@@ -353,3 +353,27 @@ def test_tar_filter_errors_are_one_line_and_leave_no_staging_folder(tmp_path):
 def test_known_archives_carry_checksums():
     for name in ("Set5", "Set14", "BSD100", "Urban100", "Flickr2K"):
         assert all(digest for _url, digest, _size in data.DATASETS[name].files), name
+
+
+def test_teacher_outputs_are_cropped_and_turned_with_the_hr(tmp_path):
+    _write_set(tmp_path / "HR", [(66, 50), (50, 66)])  # not multiples of 4: the teacher's HR is modcropped
+    (tmp_path / "teacher").mkdir()
+    for path in sorted((tmp_path / "HR").iterdir()):  # a "teacher" whose output is the (modcropped) HR itself
+        hr = read_image(path)
+        write_image(tmp_path / "teacher" / path.name, hr[: hr.shape[0] // 4 * 4, : hr.shape[1] // 4 * 4])
+    ds = data.SRDataset(tmp_path / "HR", 4, patch_size=32, augment=True, seed=3, teacher_dir=tmp_path / "teacher")
+    for i in range(len(ds)):
+        item = ds[i]
+        assert item["teacher"].shape == item["hr"].shape == (3, 32, 32) and item["lr"].shape == (3, 8, 8)
+        assert torch.equal(item["teacher"], item["hr"])
+    whole = data.SRDataset(tmp_path / "HR", 4, augment=False, teacher_dir=tmp_path / "teacher")[0]
+    assert whole["teacher"].shape == whole["hr"].shape == (3, 64, 48)
+
+    write_image(tmp_path / "teacher" / "0001.png", np.zeros((64, 52, 3), np.float32))
+    with pytest.raises(ValueError, match="recompute the teacher outputs"):
+        data.SRDataset(tmp_path / "HR", 4, patch_size=32, teacher_dir=tmp_path / "teacher")[0]
+    (tmp_path / "teacher" / "0002.png").unlink()
+    with pytest.raises(FileNotFoundError, match="no teacher output for 0002.png"):
+        data.SRDataset(tmp_path / "HR", 4, patch_size=32, teacher_dir=tmp_path / "teacher")
+    with pytest.raises(ValueError, match="on-the-fly degradation"):
+        data.SRDataset(tmp_path / "HR", 4, lr_dir=tmp_path / "HR", teacher_dir=tmp_path / "teacher")

@@ -233,3 +233,14 @@ def test_discriminator_feature_loss_on_a_high_pass_unet_ignores_a_tint():
     hr = torch.rand(2, 3, 32, 32)
     assert len(D.stages(hr)) == 7 and loss(hr, hr).item() == 0.0  # no jitter inside: SR and HR stay aligned
     assert loss(hr + 0.05, hr).item() < 1e-5 < loss(hr + 0.05 * torch.randn_like(hr), hr).item()
+
+
+def test_distillation_loss_high_passed_learns_the_teachers_detail_not_its_tint():
+    torch.manual_seed(0)
+    student = torch.rand(2, 3, 24, 24)
+    assert float(losses.distillation_loss(student, student)) == 0
+    tinted = student + 0.1  # a teacher with a colour cast and the same detail
+    assert float(losses.distillation_loss(student, tinted)) == pytest.approx(0.1, rel=1e-5)
+    assert float(losses.distillation_loss(student, tinted, high_pass=1.0)) < 1e-6
+    detail = student + 0.1 * torch.randn_like(student)  # a teacher with other fine detail
+    assert float(losses.distillation_loss(student, detail, high_pass=1.0)) > 0.03

@@ -14,7 +14,7 @@ import yaml
 from torch.utils.data import Dataset
 
 import srlib.train as T
-from srlib.train.build import lr_factor
+from srlib.train.build import build_parts, lr_factor
 from srlib.train.checkpoint import atomic_save, load_checkpoint
 
 
@@ -528,3 +528,74 @@ def test_cli_train_errors_are_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err.strip() == (
         "srlib train: error: runs/x already holds a run: pass resume=True (--resume) or another run_dir"
     )
+
+
+# ------------------------------------------------------------------------------------------ distillation
+
+
+def test_teacher_outputs_are_the_teachers_upscale_of_the_bicubic_lr_computed_once(tmp_path, monkeypatch):
+    import numpy as np
+
+    from srlib.data.degrade import bicubic
+    from srlib.hub import save_weights
+    from srlib.io import read_image, write_image
+    from srlib.models import build_model
+    from srlib.train.teacher import teacher_outputs
+
+    monkeypatch.setenv("SRLIB_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(42, 40), (40, 45)]):
+        write_image(tmp_path / "images" / f"{i}.png", rng.random((h, w, 3)).astype(np.float32))
+    torch.manual_seed(0)
+    teacher = build_model("edsr_baseline", scale=4, num_feat=8, num_block=1).eval()
+    path = save_weights(teacher, tmp_path / "tiny-teacher.safetensors")
+    out = teacher_outputs(str(path), tmp_path / "images", 4, precision="fp32", progress=False)
+    assert out.name == "images" and out.parent.name == "tinyteacher_bicubicx4_fp32"
+    for i, size in enumerate([(40, 40), (40, 44)]):
+        hr = read_image(tmp_path / "images" / f"{i}.png")[: size[0], : size[1]]
+        lr = torch.from_numpy(bicubic(hr, 4).transpose(2, 0, 1).copy())[None]
+        with torch.no_grad():
+            expected = teacher(lr).clamp(0, 1)[0].numpy().transpose(1, 2, 0)
+        got = read_image(out / f"{i}.png")
+        assert got.shape == (*size, 3) and np.abs(got - expected).max() <= 0.5 / 255 + 1e-6
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert teacher_outputs(str(path), tmp_path / "images", 4, precision="fp32", progress=False) == out
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps  # cached: nothing recomputed
+    with pytest.raises(ValueError, match="x4, not x2"):
+        teacher_outputs(str(path), tmp_path / "images", 2, progress=False)
+
+
+@pytest.mark.parametrize("mode", ["psnr", "esrgan"])
+def test_a_distilling_run_logs_its_teacher_term_and_says_so_in_its_name(tmp_path, monkeypatch, mode):
+    import numpy as np
+
+    from srlib.hub import save_weights
+    from srlib.io import write_image
+    from srlib.models import build_model
+
+    monkeypatch.setenv("SRLIB_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        write_image(tmp_path / "images" / f"{i}.png", rng.random((36, 36, 3)).astype(np.float32))
+    torch.manual_seed(0)
+    path = save_weights(build_model("edsr_baseline", scale=4, num_feat=8, num_block=1), tmp_path / "teach.safetensors")
+    cfg = tiny_config(mode, teacher=str(path), teacher_high_pass=1.0, pixel_low_pass=1.0, total_steps=4,
+                      train_sets=[str(tmp_path / "images")], val_set=str(tmp_path / "images"))  # fmt: skip
+    result = T.train(cfg, run_dir=tmp_path / "run", progress=False)
+    assert result.name.endswith("_kdteach")
+    rows = T.read_log(tmp_path / "run" / "log.csv")
+    assert len(rows) == 4 and all(float(row["teacher"]) > 0 for row in rows)
+    # the generator's loss is pixel + weight * teacher (+ the adversarial term in the GAN mode)
+    if mode == "psnr":
+        assert float(rows[0]["loss"]) == pytest.approx(float(rows[0]["pixel"]) + float(rows[0]["teacher"]), rel=1e-4)
+
+
+def test_distillation_settings_are_checked():
+    with pytest.raises(ValueError, match="teacher needs degradation 'bicubic'"):
+        tiny_config(teacher="realsr-df2k", degradation="fritsche_noise")
+    with pytest.raises(ValueError, match="pixel_low_pass needs a GAN mode or a teacher"):
+        tiny_config(pixel_low_pass=1.0)
+    cfg = tiny_config(teacher="realsr-df2k")
+    parts = build_parts(cfg, torch.device("cpu"))
+    with pytest.raises(ValueError, match="each batch needs the teacher's output"):
+        parts.update(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 32, 32))

@@ -38,6 +38,8 @@ class SRDataset(torch.utils.data.Dataset):
     "bicubic", "fritsche_noise", "fritsche_jpeg", "second_order" or any callable ``(hr, rng) -> lr``.
     augment: random horizontal/vertical flips and 90-degree rotations, the same for LR and HR.
     cache: keep decoded images in memory (per worker process). repeat: passes over the folder per epoch.
+    teacher_dir: a folder of a teacher model's outputs, one per HR image (same stem, the modcropped HR's size),
+    cropped and turned with the HR; items then hold them as "teacher" (knowledge distillation).
     Items: ``{"lr": (3, h, w) float32, "hr": (3, h*scale, w*scale) float32, "name": stem}``.
     """
 
@@ -52,6 +54,7 @@ class SRDataset(torch.utils.data.Dataset):
         cache: bool = True,
         seed: int = 0,
         repeat: int = 1,
+        teacher_dir=None,
     ):
         self.hr_dir = resolve_dataset(hr_dir)
         self.scale, self.patch_size, self.augment = scale, patch_size, augment
@@ -69,6 +72,15 @@ class SRDataset(torch.utils.data.Dataset):
         self.pairs = [p for p in pairs if self._big_enough(p[0])]
         if not self.pairs:
             raise ValueError(f"no usable images in {self.hr_dir} (need at least {patch_size} px per side)")
+        self.teachers = None
+        if teacher_dir is not None:
+            if lr_dir is not None:
+                raise ValueError("teacher_dir needs an on-the-fly degradation (the teacher saw the HR's own LR)")
+            teacher_files = {p.stem: p for p in list_images(Path(teacher_dir))}
+            missing = [hr.name for hr, _ in self.pairs if hr.stem not in teacher_files]
+            if missing:
+                raise FileNotFoundError(f"{teacher_dir} has no teacher output for {', '.join(missing[:3])}")
+            self.teachers = {hr: teacher_files[hr.stem] for hr, _ in self.pairs}
         self._memory: dict[Path, np.ndarray] = {}
 
     def _big_enough(self, path: Path) -> bool:
@@ -124,6 +136,15 @@ class SRDataset(torch.utils.data.Dataset):
                 hr = hr[: h * s, : w * s]
             if self.augment:
                 lr, hr = random_dihedral([lr, hr], rng)
+        elif self.teachers is not None:
+            hr, teacher = self._with_teacher(hr, hr_path)
+            if p is not None:
+                top, left = rng.integers(hr.shape[0] - p + 1), rng.integers(hr.shape[1] - p + 1)
+                hr, teacher = (x[top : top + p, left : left + p] for x in (hr, teacher))
+            if self.augment:
+                hr, teacher = random_dihedral([hr, teacher], rng)
+            lr = self.degradation(hr, rng)
+            return {"lr": _chw(lr), "hr": _chw(hr), "teacher": _chw(teacher), "name": hr_path.stem}
         else:
             if p is not None:
                 top, left = rng.integers(hr.shape[0] - p + 1), rng.integers(hr.shape[1] - p + 1)
@@ -133,6 +154,17 @@ class SRDataset(torch.utils.data.Dataset):
                 (hr,) = random_dihedral([hr], rng)
             lr = self.degradation(hr, rng)
         return {"lr": _chw(lr), "hr": _chw(hr), "name": hr_path.stem}
+
+    def _with_teacher(self, hr: np.ndarray, hr_path: Path) -> tuple[np.ndarray, np.ndarray]:
+        """The modcropped HR and its teacher output, checked to be the same size."""
+        hr = modcrop(hr, self.scale)
+        teacher = self._load(self.teachers[hr_path])
+        if teacher.shape != hr.shape:
+            raise ValueError(
+                f"teacher output {self.teachers[hr_path]} is {teacher.shape[1]}x{teacher.shape[0]}, "
+                f"the modcropped HR {hr_path.name} {hr.shape[1]}x{hr.shape[0]}: recompute the teacher outputs"
+            )
+        return hr, teacher
 
 
 def dihedral(x, k: int, axes: tuple[int, int] = (-2, -1)):

@@ -52,6 +52,7 @@ def train_device(cfg: TrainConfig, local_rank: int) -> torch.device:
 def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
     """Training patches (all ``train_sets`` joined) and full validation images, from ``srlib.data``."""
     from srlib.data import SRDataset, resolve_dataset
+    from srlib.train.teacher import teacher_outputs
 
     train_sets = [
         SRDataset(
@@ -63,6 +64,7 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
             cache=True,
             seed=cfg.seed,
             repeat=cfg.repeat,
+            teacher_dir=teacher_outputs(cfg.teacher, name, cfg.scale) if cfg.teacher else None,
         )
         for name in cfg.train_sets
     ]

@@ -65,6 +65,10 @@ class TrainConfig:
     perceptual_weight: float = 1.0
     adversarial_weight: float = 0.0  # SRGAN 1e-3, ESRGAN 5e-3
     artifact_weight: float = 0.0  # GAN modes with ema_decay: LDL's artefact term (Liang et al. 2022), paper 1
+    # knowledge distillation: L1 to a pretrained teacher's output on the same LR (srlib.train.teacher)
+    teacher: str = ""  # a zoo name or weights file; "" is off
+    teacher_weight: float = 1.0
+    teacher_high_pass: float = 0.0  # sigma > 0: compare only the high-passed images (HR keeps the rest)
     max_loss: float = 1e3  # a loss above this (or NaN/inf) stops the run, keeping the last good checkpoint
     # bookkeeping
     seed: int = 0
@@ -92,8 +96,10 @@ class TrainConfig:
             raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
         if self.artifact_weight and (self.mode == "psnr" or not self.ema_decay):
             raise ValueError("artifact_weight needs a GAN mode and ema_decay > 0: its map compares G with its EMA")
-        if self.pixel_low_pass and self.mode == "psnr":
-            raise ValueError("pixel_low_pass needs a GAN mode: only an adversarial term fills in the detail it frees")
+        if self.pixel_low_pass and self.mode == "psnr" and not self.teacher:
+            raise ValueError("pixel_low_pass needs a GAN mode or a teacher: only they fill in the detail it frees")
+        if self.teacher and self.degradation != "bicubic":
+            raise ValueError("teacher needs degradation 'bicubic': its outputs are computed once, on the clean LR")
         if self.patch_size % self.scale:
             raise ValueError(f"patch_size {self.patch_size} must be a multiple of the scale {self.scale}")
         self.betas = tuple(self.betas)
@@ -238,6 +244,8 @@ def run_name(cfg: TrainConfig, perceptual_label: str | None = None) -> str:
     ]
     if cfg.mode != "psnr":
         parts.append(perceptual_label or perceptual_tag(cfg))
+    if cfg.teacher:  # e.g. "kdrealsrdf2k": distilled from RealSR DF2K
+        parts.append(f"kd{Path(cfg.teacher).stem.replace('-', '').replace('_', '')}")
     if cfg.tag:
         parts.append(cfg.tag)
     return "_".join(parts)

@@ -15,6 +15,7 @@ COLUMNS = [
     "perceptual",
     "adversarial",
     "artifact",
+    "teacher",
     "loss_d",
     "d_real",
     "d_fake",

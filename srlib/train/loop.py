@@ -99,9 +99,9 @@ def train(
     with _StopFlag() as stop:
         while run.step < cfg.total_steps and not stopped:
             for batch in _batches(train_set, cfg, run.epoch, run.position, rank, world):
-                lr_img, hr_img = _to_device(batch, device, cfg.channels_last)
+                lr_img, hr_img, teacher_img = _to_device(batch, device, cfg.channels_last)
                 current_lr = parts.opt_g.param_groups[0]["lr"]
-                losses = parts.update(lr_img, hr_img)
+                losses = parts.update(lr_img, hr_img, teacher_img)
                 run.step, run.position = run.step + 1, run.position + 1
                 parts.sched_g.step()
                 if parts.sched_d is not None:
@@ -174,12 +174,14 @@ def _announce(name: str, cfg: TrainConfig, parts: Parts, world: int, device, pat
         print(parts.update.amp_note)
 
 
-def _to_device(batch: dict, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _to_device(batch: dict, device: torch.device, channels_last: bool):
+    """(lr, hr, teacher) on ``device``; teacher is None unless the run distils (``cfg.teacher``)."""
     lr_img = batch["lr"].to(device, non_blocking=True)
     hr_img = batch["hr"].to(device, non_blocking=True)
+    teacher_img = batch["teacher"].to(device, non_blocking=True) if "teacher" in batch else None
     if channels_last:
         lr_img = lr_img.contiguous(memory_format=torch.channels_last)
-    return lr_img, hr_img
+    return lr_img, hr_img, teacher_img
 
 
 def _agree(loss: float, stop_requested: bool, device: torch.device, world: int) -> tuple[float, bool]:

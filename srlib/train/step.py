@@ -19,7 +19,9 @@ from srlib.train.config import resolve_amp
 class Step:
     """What one update needs: models, optimisers, loss modules, precision. Built once by ``train``.
 
-    ``step(lr_img, hr_img)`` is ``psnr_step`` in mode "psnr" and ``gan_step`` in the GAN modes.
+    ``step(lr_img, hr_img, teacher_img=None)`` is ``psnr_step`` in mode "psnr" and ``gan_step`` in the GAN
+    modes; ``teacher_img`` (a teacher's output on ``lr_img``, when ``cfg.teacher`` is set) adds the
+    distillation term ``cfg.teacher_weight * L.distillation_loss`` to the generator's objective.
     """
 
     def __init__(self, cfg, G, D, opt_g, opt_d, perceptual, device, world, ema=None):
@@ -39,19 +41,31 @@ class Step:
             weights["pixel"] = 1.0  # no VGG54: SRGAN's content loss is then the pixel MSE (SRGAN-MSE)
         self.weights = L.ESRGANWeights(**weights) if cfg.mode == "esrgan" else L.SRGANWeights(**weights)
 
-    def __call__(self, lr_img: torch.Tensor, hr_img: torch.Tensor) -> dict[str, float]:
-        return self.psnr_step(lr_img, hr_img) if self.cfg.mode == "psnr" else self.gan_step(lr_img, hr_img)
+    def __call__(self, lr_img: torch.Tensor, hr_img: torch.Tensor, teacher_img=None) -> dict[str, float]:
+        if self.cfg.teacher and teacher_img is None:
+            raise ValueError("this run distils (cfg.teacher): each batch needs the teacher's output")
+        step = self.psnr_step if self.cfg.mode == "psnr" else self.gan_step
+        return step(lr_img, hr_img, teacher_img)
 
-    def psnr_step(self, lr_img: torch.Tensor, hr_img: torch.Tensor) -> dict[str, float]:
+    def distillation(self, sr: torch.Tensor, teacher_img) -> torch.Tensor | None:
+        """The unweighted distillation term, or None when the run has no teacher."""
+        if teacher_img is None:
+            return None
+        return L.distillation_loss(sr, teacher_img, self.cfg.teacher_high_pass)
+
+    def psnr_step(self, lr_img: torch.Tensor, hr_img: torch.Tensor, teacher_img=None) -> dict[str, float]:
         """PSNR-oriented: minimise the pixel loss (L1 for EDSR and RRDB, MSE for SRResNet)."""
         with self.autocast():
             sr = self.G(lr_img)  # (B, 3, sH, sW)
-            loss = self.pixel_loss(sr.float(), hr_img)
+            pixel = self.pixel_loss(sr.float(), hr_img)
+            teacher = self.distillation(sr.float(), teacher_img)
+            loss = pixel if teacher is None else pixel + self.cfg.teacher_weight * teacher
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.opt_g)
         self.scaler.update()
-        return {"loss": loss.item(), "pixel": loss.item()}
+        out = {"loss": loss.item(), "pixel": pixel.item()}
+        return out if teacher is None else {**out, "teacher": teacher.item()}
 
     def generator_loss(self, sr, hr, fake_logits, real_logits=None) -> dict[str, torch.Tensor]:
         """The generator objective of ``cfg.mode``, by the tested functions of ``srlib.losses``.
@@ -65,7 +79,7 @@ class Step:
             )
         return L.srgan_generator_loss(sr, hr, fake_logits, self.perceptual, self.weights, self.pixel_loss)
 
-    def gan_step(self, lr_img: torch.Tensor, hr_img: torch.Tensor) -> dict[str, float]:
+    def gan_step(self, lr_img: torch.Tensor, hr_img: torch.Tensor, teacher_img=None) -> dict[str, float]:
         """One SRGAN / ESRGAN update: the discriminator step, then the generator step."""
         G, D = self.G, self.D
         relativistic = self.cfg.mode == "esrgan"
@@ -105,6 +119,9 @@ class Step:
                     sr_ema = self.ema(lr_img).float()
                 terms["artifact"] = L.artifact_loss(sr.float(), hr_img, sr_ema)
                 loss_g = loss_g + self.cfg.artifact_weight * terms["artifact"]
+            if teacher_img is not None:
+                terms["teacher"] = self.distillation(sr.float(), teacher_img)
+                loss_g = loss_g + self.cfg.teacher_weight * terms["teacher"]
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(loss_g).backward()
         self.scaler.step(self.opt_g)
