@@ -91,6 +91,20 @@ def _card(name: str, preset: str, run_dir: Path, weights: Path, scores: dict, bi
             + (f"; the saved generator is its EMA (decay {cfg.ema_decay:g})" if cfg.ema_decay else "")
             + '. Why: BENCHMARKS.md, "GAN recipes".\n'
         )
+    if cfg.teacher:
+        gan_note += (
+            f"\n**Distilled from `{cfg.teacher}`.** Besides the terms above, the generator is pulled "
+            f"({cfg.teacher_weight:g} times an L1 term) towards that pretrained model's output on the same LR"
+            + (
+                f", high-passed (sigma {cfg.teacher_high_pass:g} px), while the pixel term compares only the "
+                f"low-passed images (sigma {cfg.pixel_low_pass:g} px): the texture comes from the teacher, the "
+                "colours and shapes from the HR"
+                if cfg.teacher_high_pass
+                else ""
+            )
+            + '. The teacher was trained on other data with its own GAN recipe. Why: BENCHMARKS.md, "GAN recipes, '
+            'round 3".\n'
+        )
     if cfg.init_from in PRESETS:
         init = f"the best weights of the `{cfg.init_from}` run (the checkpoint exported from that run)"
     lines = [

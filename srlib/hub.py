@@ -764,6 +764,8 @@ def _training(meta: dict) -> str:
     text = f", {count} {stage}steps{origin} on {'+'.join(config.get('train_sets', [])) or 'its training set'}"
     if meta.get("perceptual") not in (None, "", "nopercep", "none"):
         text += f", perceptual loss {meta['perceptual']}"
+    if config.get("teacher"):  # its texture was distilled from another model: say which
+        text += f", distilled from {config['teacher']}"
     return text
 
 

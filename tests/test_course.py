@@ -20,6 +20,9 @@ def test_course_card_says_what_the_perceptual_term_was(tmp_path):
     assert "| Set5 | 25.50 | 0.7700 | 5.25 | 0.50 | 0.0012 | 28.42 / 0.8100 / 7.50 |" in card
     psnr_card = course._card("edsr_x4_course", "edsr_course", run, weights, scores, bicubic)
     assert "random-weight" not in psnr_card and "monitor set: Set5" in psnr_card
+    assert "Distilled" not in psnr_card and "**Distilled from `realsr-df2k`.**" in card
+    srgan_card = course._card("srgan_x4_course", "srgan_course", run, weights, scores, bicubic)
+    assert "**Distilled from `realsr-df2k`.**" in srgan_card and "high-passed (sigma 1 px)" in srgan_card
 
 
 def test_course_table_reads_every_card(tmp_path):

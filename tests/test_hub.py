@@ -598,6 +598,16 @@ def test_resolve_model_loads_a_checkpoint(tmp_path):
     loaded = hub.resolve_model(str(path), 4)
     assert same_output(loaded, model)
     assert hub.describe_model(str(path)) == "checkpoint tiny.safetensors"
+    config = {
+        "mode": "srgan",
+        "init_from": "srresnet_course",
+        "train_sets": ["T91", "BSD200"],
+        "teacher": "realsr-df2k",
+    }
+    distilled = hub.save_weights(model, tmp_path / "kd.safetensors", {"step": "3000", "config": config})
+    assert hub.describe_model(str(distilled)) == (
+        "checkpoint kd.safetensors, 3k SRGAN steps from srresnet_course on T91+BSD200, distilled from realsr-df2k"
+    )
     with pytest.raises(ValueError, match="pass --scale 4"):
         hub.resolve_model(str(path), 2)
 
