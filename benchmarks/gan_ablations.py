@@ -146,6 +146,26 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "K1_kd_hp1_lowpass1_vggsn_adv0.1_ema": ("esrgan_course", {**E2, **EMA, **KD}),
     "K2_kd_hp1_lowpass1_unet_hp1_gain10_adv0.1_ema": ("esrgan_course", {**E2, **EMA, **KD, **GAIN10}),
     "K3_kd_hp1_lowpass1_noadv_ema": ("esrgan_course", {**E2, **EMA, **KD, "adversarial_weight": 0.0}),
+    "K4_kd10_hp1_lowpass1_noadv_ema": (
+        "esrgan_course",
+        {**E2, **EMA, **KD, "teacher_weight": 10.0, "adversarial_weight": 0.0},
+    ),
+    "K6_kd10_hp1_lowpass1_vggsn_adv0.01_ema": (
+        "esrgan_course",
+        {**E2, **EMA, **KD, "teacher_weight": 10.0, "adversarial_weight": 0.01},
+    ),
+    "K7_kd10_hp1_lowpass1_vggsn_adv0.003_ema": (
+        "esrgan_course",
+        {**E2, **EMA, **KD, "teacher_weight": 10.0, "adversarial_weight": 0.003},
+    ),
+    "K8_kd10_hp1_lowpass1x5_vggsn_adv0.01_ema": (
+        "esrgan_course",
+        {**E2, **EMA, **KD, "teacher_weight": 10.0, "adversarial_weight": 0.01, "pixel_weight": 5.0},
+    ),
+    "K5_kd5_hp1_lowpass1_unet_hp1_gain10_adv0.1_ema": (
+        "esrgan_course",
+        {**E2, **EMA, **KD, **GAIN10, "teacher_weight": 5.0},
+    ),
     "E30_srfeat1x10_pix0.1_unet_hp1_gain10_adv0.1_ema": (
         "esrgan_course",
         {**E2, **EMA, **SRFEAT, **GAIN10, "pixel_weight": 0.1, "perceptual_weight": 10.0},
