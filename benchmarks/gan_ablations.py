@@ -162,6 +162,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "esrgan_course",
         {**E2, **EMA, **KD, "teacher_weight": 10.0, "adversarial_weight": 0.01, "pixel_weight": 5.0},
     ),
+    "K9_kd10_hp1_lowpass1x5_vggsn_adv0.005_ema": (
+        "esrgan_course",
+        {**E2, **EMA, **KD, "teacher_weight": 10.0, "adversarial_weight": 0.005, "pixel_weight": 5.0},
+    ),
     "K5_kd5_hp1_lowpass1_unet_hp1_gain10_adv0.1_ema": (
         "esrgan_course",
         {**E2, **EMA, **KD, **GAIN10, "teacher_weight": 5.0},
